@@ -1,0 +1,98 @@
+import type { Db, Queryable } from './db.js';
+
+export interface JournalEvent {
+  /** The stream an event belongs to: an agent id, a battle id, a backtest id. */
+  stream: string;
+  type: string;
+  payload: unknown;
+}
+
+interface Waiter {
+  events: JournalEvent[];
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+const INSERT_SQL = `INSERT INTO journal (stream, type, payload)
+  SELECT s, t, p FROM unnest($1::text[], $2::text[], $3::jsonb[]) AS u(s, t, p)`;
+
+/** Writes events inside a caller's transaction (rare administrative changes that must be atomic with rows). */
+export async function appendInTx(q: Queryable, events: readonly JournalEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  await q.query(INSERT_SQL, [
+    events.map((e) => e.stream),
+    events.map((e) => e.type),
+    events.map((e) => JSON.stringify(e.payload)),
+  ]);
+}
+
+/**
+ * Append-only journal with group commit: appends made while a commit is in flight wait and are
+ * written together in the next single statement (one commit). Each caller's promise resolves only
+ * once its events are durable, and rejects if that commit failed (nothing of it was written).
+ */
+export class Journal {
+  private queue: Waiter[] = [];
+  private writing = false;
+  private closed = false;
+  private idle: Array<() => void> = [];
+  readonly stats = { commits: 0, events: 0, failures: 0 };
+
+  constructor(
+    private readonly db: Db,
+    private readonly batchEventsMax = 5000,
+  ) {}
+
+  append(events: JournalEvent[]): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('journal is closed'));
+    if (events.length === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.queue.push({ events, resolve, reject });
+      if (!this.writing) {
+        this.writing = true;
+        // Let every append of the current tick join the first commit.
+        setImmediate(() => void this.drain());
+      }
+    });
+  }
+
+  /** Resolves once everything appended so far is durable (or failed). */
+  flush(): Promise<void> {
+    if (!this.writing && this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.flush();
+  }
+
+  private takeBatch(): Waiter[] {
+    const batch: Waiter[] = [];
+    let n = 0;
+    while (this.queue.length > 0 && (batch.length === 0 || n + this.queue[0].events.length <= this.batchEventsMax)) {
+      const w = this.queue.shift()!;
+      n += w.events.length;
+      batch.push(w);
+    }
+    return batch;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.takeBatch();
+      const events = batch.flatMap((w) => w.events);
+      try {
+        await appendInTx(this.db, events);
+        this.stats.commits += 1;
+        this.stats.events += events.length;
+        for (const w of batch) w.resolve();
+      } catch (err) {
+        this.stats.failures += 1;
+        for (const w of batch) w.reject(err as Error);
+      }
+    }
+    this.writing = false;
+    for (const r of this.idle.splice(0)) r();
+  }
+}
