@@ -115,6 +115,8 @@ export async function deleteAgent(q: Queryable, id: string): Promise<boolean> {
 export async function openSession(q: Queryable, s: { id: string; account_id: string; agent_id: string; starting_balance: string }): Promise<TradingSession> {
   await q.query(`UPDATE trading_sessions SET ended_at = now() WHERE agent_id = $1 AND ended_at IS NULL`, [s.agent_id]);
   await q.query(`DELETE FROM balances WHERE agent_id = $1`, [s.agent_id]);
+  await q.query(`DELETE FROM positions WHERE agent_id = $1`, [s.agent_id]);
+  await q.query(`UPDATE orders SET status = 'cancelled', cancelled_at = now() WHERE agent_id = $1 AND status = 'pending'`, [s.agent_id]);
   await q.query(`INSERT INTO balances (agent_id, asset, available, locked) VALUES ($1, 'USDT', $2, 0)`, [s.agent_id, s.starting_balance]);
   const rows = await q.query<TradingSession>(
     `INSERT INTO trading_sessions (id, account_id, agent_id, starting_balance) VALUES ($1,$2,$3,$4)

@@ -41,6 +41,8 @@ export class Journal {
   constructor(
     private readonly db: Db,
     private readonly batchEventsMax = 5000,
+    /** Writes derived rows in the same transaction as the events (see projection.ts). */
+    private readonly project: ((q: Queryable, events: JournalEvent[]) => Promise<void>) | null = null,
   ) {}
 
   append(events: JournalEvent[]): Promise<void> {
@@ -83,7 +85,13 @@ export class Journal {
       const batch = this.takeBatch();
       const events = batch.flatMap((w) => w.events);
       try {
-        await appendInTx(this.db, events);
+        if (this.project) {
+          const project = this.project;
+          await this.db.tx(async (q) => {
+            await appendInTx(q, events);
+            await project(q, events);
+          });
+        } else await appendInTx(this.db, events);
         this.stats.commits += 1;
         this.stats.events += events.length;
         for (const w of batch) w.resolve();

@@ -1,0 +1,225 @@
+import { randomUUID } from 'node:crypto';
+import { ApiError } from '../schemas/errors.js';
+import type { Db } from './store/db.js';
+import type { Journal } from './store/journal.js';
+import type { Logger } from './log.js';
+import type { MarketData, Tick } from './market/types.js';
+import { TriggerIndex, scaled } from './market/trigger-index.js';
+import { triggerDirection, type Decision, type MarketCtx, type PlaceInput } from './core/orders.js';
+import { emptyWallet, type OrderRec, type WalletEvent, type WalletState } from './core/wallet.js';
+import { startWallet, type WalletActor } from './machines/wallet.machine.js';
+import type { IdentityService } from './identity/service.js';
+import type { Agent, Principal } from './identity/types.js';
+
+const RATE_WINDOW_MS = 60_000;
+
+interface Entry {
+  actor: WalletActor;
+  accepted: number[];
+}
+
+export interface PlaceRequest {
+  symbol: string;
+  side: 'buy' | 'sell';
+  type: OrderRec['type'];
+  quantity: string;
+  price: string | null;
+  client_order_id: string | null;
+}
+
+/**
+ * The actor registry for wallets: loads a wallet by replaying its journal stream, routes commands to it,
+ * makes the resulting events durable (group commit) before anything is acknowledged, and fires resting
+ * orders from the per-symbol trigger index on each tick.
+ */
+export class Trading {
+  private readonly wallets = new Map<string, Entry>();
+  private readonly loading = new Map<string, Promise<Entry>>();
+  readonly triggers = new TriggerIndex();
+
+  constructor(
+    private readonly db: Db,
+    private readonly journal: Journal,
+    private readonly market: MarketData,
+    private readonly identity: IdentityService,
+    private readonly feeRate: string,
+    private readonly log: Logger,
+  ) {}
+
+  /** Loads every wallet with resting orders so that ticks can fire them, and starts listening to ticks. */
+  async start(): Promise<void> {
+    const rows = await this.db.query<{ agent_id: string }>(`SELECT DISTINCT agent_id FROM orders WHERE status = 'pending'`);
+    for (const r of rows) await this.entry(r.agent_id);
+    this.market.onTick((t) => this.onTick(t));
+    this.log.info('trading.ready', { wallets_loaded: rows.length, resting_orders: this.triggers.size });
+  }
+
+  private entry(agentId: string): Promise<Entry> {
+    const loaded = this.wallets.get(agentId);
+    if (loaded) return Promise.resolve(loaded);
+    let p = this.loading.get(agentId);
+    if (!p) {
+      p = this.load(agentId).finally(() => this.loading.delete(agentId));
+      this.loading.set(agentId, p);
+    }
+    return p;
+  }
+
+  private async load(agentId: string): Promise<Entry> {
+    const rows = await this.db.query<{ type: WalletEvent['type']; payload: WalletEvent }>(`SELECT type, payload FROM journal WHERE stream = $1 ORDER BY seq`, [agentId]);
+    const wallet = emptyWallet(agentId);
+    const actor = startWallet(wallet);
+    actor.send({ type: 'events.apply', events: rows.map((r) => ({ ...r.payload, type: r.type }) as WalletEvent) });
+    for (const o of Object.values(wallet.open)) this.index(agentId, o);
+    const e: Entry = { actor, accepted: [] };
+    this.wallets.set(agentId, e);
+    return e;
+  }
+
+  /** Drops a wallet from memory (after a reset, delete or failed commit); the next use replays the journal. */
+  evict(agentId: string): void {
+    this.wallets.get(agentId)?.actor.stop();
+    this.wallets.delete(agentId);
+    this.triggers.removeAgent(agentId);
+  }
+
+  async wallet(agentId: string): Promise<WalletState> {
+    return (await this.entry(agentId)).actor.getSnapshot().context.wallet;
+  }
+
+  private index(agentId: string, o: OrderRec): void {
+    if (o.price !== null) this.triggers.add(o.symbol, triggerDirection(o), { agent_id: agentId, order_id: o.order_id, level: scaled(o.price) });
+  }
+
+  private marketCtx(symbol: string, price: string): MarketCtx {
+    return {
+      pair: this.market.pair(symbol)!, price, volume24h: this.market.ticker(symbol)?.volume ?? '0', fee_rate: this.feeRate,
+      now: new Date(), priceOf: (s) => this.market.price(s)?.price,
+    };
+  }
+
+  /** Journals a decision's events; on failure the wallet is reloaded from what is durable and the caller gets 503. */
+  private async persist(agentId: string, d: Decision & { ok: true }): Promise<void> {
+    for (const e of d.events) {
+      if (e.type === 'order.placed') this.index(agentId, e.order);
+      else if ('order' in e) this.triggers.remove(e.order.order_id);
+    }
+    try {
+      await this.journal.append(d.events.map((e) => ({ stream: agentId, type: e.type, payload: e })));
+    } catch (err) {
+      this.log.error('journal.append_failed', { agent_id: agentId, err: err as Error });
+      this.evict(agentId);
+      throw new ApiError('SERVICE_UNAVAILABLE', 'The order could not be made durable; it was not accepted.');
+    }
+  }
+
+  private tradingAgent(p: Principal): Agent {
+    const agent = p.agent;
+    if (!agent) throw new ApiError('VALIDATION_ERROR', 'Trading needs an agent: use an agent key, or send X-Agent-Id.', { field: 'X-Agent-Id' });
+    if (agent.status === 'archived') throw new ApiError('AGENT_INVALID_STATE', 'An archived agent cannot trade.', { agent_id: agent.id });
+    if (agent.mode !== 'sandbox') throw new ApiError('AGENT_SUSPENDED', `Agent is ${agent.mode}.`, { agent_id: agent.id });
+    return agent;
+  }
+
+  async place(p: Principal, req: PlaceRequest): Promise<OrderRec> {
+    const agent = this.tradingAgent(p);
+    if (agent.agent_type !== 'trading' && agent.agent_type !== 'composite') {
+      throw new ApiError('PERMISSION_DENIED', `A ${agent.agent_type} agent cannot place orders.`, { agent_type: agent.agent_type });
+    }
+    const pair = this.market.pair(req.symbol);
+    if (!pair || pair.status !== 'active') throw new ApiError('INVALID_SYMBOL', `Trading pair '${req.symbol}' is not available.`, { symbol: req.symbol });
+    if (agent.authorized_instruments && !agent.authorized_instruments.includes(req.symbol)) {
+      throw new ApiError('PERMISSION_DENIED', `This agent may not trade ${req.symbol}.`, { symbol: req.symbol, authorized_instruments: agent.authorized_instruments });
+    }
+    const e = await this.entry(agent.id);
+    const wallet = e.actor.getSnapshot().context.wallet;
+    if (req.client_order_id && wallet.client_ids[req.client_order_id]) return this.getOrder(p, wallet.client_ids[req.client_order_id]);
+    const price = this.market.price(req.symbol);
+    if (!price) throw new ApiError('PRICE_NOT_AVAILABLE', `No price for ${req.symbol} yet.`, { symbol: req.symbol });
+    const now = Date.now();
+    while (e.accepted.length > 0 && e.accepted[0] <= now - RATE_WINDOW_MS) e.accepted.shift();
+    const input: PlaceInput = { ...req, order_id: randomUUID(), trade_id: randomUUID() };
+    let decision: Decision | undefined;
+    e.actor.send({
+      type: 'order.place', input, market: this.marketCtx(req.symbol, price.price), risk: this.identity.effectiveRisk(p.account, agent),
+      recent: e.accepted.length, reply: (d) => (decision = d),
+    });
+    if (!decision!.ok) throw new ApiError(decision!.code, decision!.message, decision!.details);
+    e.accepted.push(now);
+    await this.persist(agent.id, decision!);
+    return decision!.order;
+  }
+
+  async cancel(p: Principal, orderId: string): Promise<OrderRec> {
+    const agent = this.tradingAgent(p);
+    const e = await this.entry(agent.id);
+    let decision: Decision | undefined;
+    e.actor.send({ type: 'order.cancel', order_id: orderId, now: new Date(), reply: (d) => (decision = d) });
+    if (!decision!.ok) {
+      const existing = await this.getOrder(p, orderId); // 404 when it is not this agent's order
+      throw new ApiError('ORDER_NOT_CANCELLABLE', `Order is ${existing.status}.`, { order_id: orderId, current_status: existing.status });
+    }
+    await this.persist(agent.id, decision!);
+    return decision!.order;
+  }
+
+  async cancelAll(p: Principal): Promise<OrderRec[]> {
+    const wallet = await this.wallet(this.tradingAgent(p).id);
+    const out: OrderRec[] = [];
+    for (const id of Object.keys(wallet.open)) out.push(await this.cancel(p, id));
+    return out;
+  }
+
+  /** Cancels every resting order of an agent (archiving it), releasing the holds. */
+  async cancelAllOf(agentId: string): Promise<void> {
+    const e = await this.entry(agentId);
+    for (const id of Object.keys(e.actor.getSnapshot().context.wallet.open)) {
+      let decision: Decision | undefined;
+      e.actor.send({ type: 'order.cancel', order_id: id, now: new Date(), reply: (d) => (decision = d) });
+      if (decision?.ok) await this.persist(agentId, decision);
+    }
+  }
+
+  async getOrder(p: Principal, orderId: string): Promise<OrderRec> {
+    const agent = p.agent;
+    if (agent) {
+      const open = this.wallets.get(agent.id)?.actor.getSnapshot().context.wallet.open[orderId];
+      if (open) return open;
+    }
+    const rows = await this.db.query<OrderRow>(
+      `SELECT o.* FROM orders o JOIN agents a ON a.id = o.agent_id WHERE o.id = $1 AND a.account_id = $2 AND ($3::uuid IS NULL OR o.agent_id = $3)`,
+      [orderId, p.account.id, agent?.id ?? null],
+    );
+    if (!rows[0]) throw new ApiError('ORDER_NOT_FOUND', `Order ${orderId} not found.`, { order_id: orderId });
+    return fromRow(rows[0]);
+  }
+
+  private onTick(t: Tick): void {
+    for (const hit of this.triggers.cross(t.symbol, t.price)) {
+      const e = this.wallets.get(hit.agent_id);
+      if (!e) continue;
+      e.actor.send({
+        type: 'order.trigger', order_id: hit.order_id, trade_id: randomUUID(), market: this.marketCtx(t.symbol, t.price),
+        reply: (d) => {
+          if (d?.ok) this.persist(hit.agent_id, d).catch(() => {});
+        },
+      });
+    }
+  }
+}
+
+export interface OrderRow {
+  id: string; client_order_id: string | null; symbol: string; side: 'buy' | 'sell'; type: OrderRec['type']; quantity: string;
+  price: string | null; status: OrderRec['status']; locked_amount: string | null; executed_price: string | null; executed_qty: string | null;
+  slippage_pct: string | null; fee: string | null; reject_reason: string | null; created_at: Date; filled_at: Date | null; cancelled_at: Date | null;
+}
+
+export function fromRow(r: OrderRow): OrderRec {
+  const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
+  return {
+    order_id: r.id, client_order_id: r.client_order_id, symbol: r.symbol, side: r.side, type: r.type, quantity: r.quantity, price: r.price,
+    status: r.status, locked_amount: r.locked_amount, lock_asset: null, executed_price: r.executed_price, executed_qty: r.executed_qty,
+    slippage_pct: r.slippage_pct, fee: r.fee, total_cost: null, realized_pnl: null, reject_reason: r.reject_reason,
+    created_at: iso(r.created_at)!, filled_at: iso(r.filled_at), cancelled_at: iso(r.cancelled_at),
+  };
+}
