@@ -3,6 +3,7 @@ import { ApiError } from '../../schemas/errors.js';
 import { AgentIdParams, Uuid } from '../../schemas/common.js';
 import * as S from '../../schemas/agents.js';
 import { fmt, money } from '../../engine/core/money.js';
+import { validateRiskProfile, type RiskProfile } from '../../engine/core/risk-profile.js';
 import type { Account, Agent, NewAgentInput } from '../../engine/identity/types.js';
 import type { IdentityService } from '../../engine/identity/service.js';
 import { Reply, route } from '../router.js';
@@ -28,11 +29,31 @@ const credentials = (agent: Agent, apiKey: string) => ({
   message: 'Save your API key now. It will not be shown again (GET /agents/{id}/api-key retrieves it with a JWT).',
 });
 
+/** Trims a name; one that is blank after trimming is refused (the schema's minLength counts spaces). */
+function agentName(value: string, field: string): string {
+  const name = value.trim();
+  if (!name) throw new ApiError('VALIDATION_ERROR', `${field} must not be blank.`, { field });
+  return name;
+}
+
+/** The onboarding body's risk fields, validated under the names the client sent. */
+function onboardRisk(body: typeof S.OnboardBody.static): Partial<RiskProfile> {
+  const fields = [['max_position_size_pct', 'max_position_size_pct'], ['max_daily_loss_pct', 'daily_loss_limit_pct']] as const;
+  const out: Partial<RiskProfile> = {};
+  for (const [from, to] of fields) {
+    if (body[from] === undefined) continue;
+    const r = validateRiskProfile({ [to]: body[from] });
+    if (!r.ok) throw new ApiError('VALIDATION_ERROR', `${from} ${r.reason}.`, { field: from });
+    Object.assign(out, r.value);
+  }
+  return out;
+}
+
 /** Accepts every spelling the documents use: display_name|name, risk_profile|risk_config. */
 function agentInput(body: typeof S.CreateAgentBody.static | typeof S.UpdateAgentBody.static): Partial<NewAgentInput> & { avatar_url?: string | null } {
   const out: Record<string, unknown> = {};
   const name = body.display_name ?? body.name;
-  if (name !== undefined) out.display_name = name.trim();
+  if (name !== undefined) out.display_name = agentName(name, body.display_name !== undefined ? 'display_name' : 'name');
   const risk = body.risk_profile ?? body.risk_config;
   if (risk !== undefined) out.risk_profile = riskInput(risk, body.risk_profile ? 'risk_profile' : 'risk_config');
   for (const k of ['description', 'llm_model', 'framework', 'strategy_tags', 'color', 'agent_type', 'avatar_url'] as const) {
@@ -109,13 +130,9 @@ export const agentRoutes = [
     summary: 'Onboarding without an account: a new owner_id gets a new account; an existing owner_id needs that owner\'s credentials.',
     body: S.OnboardBody,
     async handler({ body, principal, engine }) {
-      const risk = riskInput(
-        { ...(body.max_position_size_pct !== undefined && { max_position_size_pct: body.max_position_size_pct }),
-          ...(body.max_daily_loss_pct !== undefined && { daily_loss_limit_pct: body.max_daily_loss_pct }) },
-        'body',
-      );
+      const risk = onboardRisk(body);
       const input: NewAgentInput = {
-        display_name: body.agent_name.trim(), description: body.description ?? null, agent_type: body.agent_type, risk_profile: risk,
+        display_name: agentName(body.agent_name, 'agent_name'), description: body.description ?? null, agent_type: body.agent_type, risk_profile: risk,
         authorized_instruments: body.authorized_instruments?.map((s) => s.toUpperCase()) ?? null,
         authorized_actions: body.authorized_actions ?? null,
         ...(body.starting_balance !== undefined && { starting_balance: positiveAmount(body.starting_balance, 'starting_balance') }),
@@ -165,7 +182,9 @@ export const agentRoutes = [
     method: 'DELETE', path: `${A}/{agent_id}`, auth: 'jwt', group: 'agent', tag: 'agents', params: AgentIdParams, status: 204,
     summary: 'Delete an agent and all its data, permanently.',
     async handler({ params, principal, engine }) {
+      await engine.journal.flush();
       await engine.identity.deleteAgent(caller(principal).account, params.agent_id);
+      engine.trading.evict(params.agent_id);
       return new Reply(204, '');
     },
   }),
@@ -173,7 +192,7 @@ export const agentRoutes = [
     method: 'POST', path: `${A}/{agent_id}/clone`, auth: 'jwt', group: 'agent', tag: 'agents', params: AgentIdParams, query: S.CloneQuery, status: 201,
     summary: 'A new agent with the same configuration, a fresh wallet and a new key.', response: S.AgentCredentials,
     async handler({ params, query, principal, engine }) {
-      const { agent, agentKey } = await engine.identity.cloneAgent(caller(principal).account, params.agent_id, query.new_name?.trim());
+      const { agent, agentKey } = await engine.identity.cloneAgent(caller(principal).account, params.agent_id, query.new_name === undefined ? undefined : agentName(query.new_name, 'new_name'));
       return credentials(agent, agentKey);
     },
   }),
@@ -183,7 +202,9 @@ export const agentRoutes = [
     async handler({ params, body, principal, engine }) {
       const p = caller(principal);
       const balance = body.starting_balance === undefined ? undefined : positiveAmount(body.starting_balance, 'starting_balance');
+      await engine.journal.flush();
       const { agent, session } = await engine.identity.resetAgent(p.account, params.agent_id, balance);
+      engine.trading.evict(agent.id);
       return { ...agentOut(agent, p.account, engine.identity), session_id: session.id };
     },
   }),
@@ -192,7 +213,9 @@ export const agentRoutes = [
     summary: 'Archive (soft delete): hidden from lists, its key stops working at once.',
     async handler({ params, principal, engine }) {
       const p = caller(principal);
-      return agentOut(await engine.identity.archiveAgent(p.account, params.agent_id), p.account, engine.identity);
+      const agent = await engine.identity.archiveAgent(p.account, params.agent_id);
+      await engine.trading.cancelAllOf(agent.id);
+      return agentOut(agent, p.account, engine.identity);
     },
   }),
   route({
@@ -201,7 +224,7 @@ export const agentRoutes = [
     response: Type.Object({ agent_id: Uuid, api_key: Type.String(), message: Type.String() }),
     async handler({ params, principal, engine }) {
       const key = await engine.identity.agentKey(caller(principal).account, params.agent_id);
-      return { agent_id: params.agent_id, api_key: key, message: 'Current API key for this agent.' };
+      return { agent_id: params.agent_id.toLowerCase(), api_key: key, message: 'Current API key for this agent.' };
     },
   }),
   route({
@@ -210,7 +233,7 @@ export const agentRoutes = [
     response: Type.Object({ agent_id: Uuid, api_key: Type.String(), message: Type.String() }),
     async handler({ params, principal, engine }) {
       const key = await engine.identity.regenerateKey(caller(principal).account, params.agent_id);
-      return { agent_id: params.agent_id, api_key: key, message: 'API key regenerated. Save it now; the old key no longer works.' };
+      return { agent_id: params.agent_id.toLowerCase(), api_key: key, message: 'API key regenerated. Save it now; the old key no longer works.' };
     },
   }),
   route({
