@@ -20,7 +20,15 @@ export function createMemoryBus(now: () => number = Date.now): Bus {
   return {
     kind: 'memory',
     async publish(channel, message) {
-      for (const h of handlers.get(channel) ?? []) queueMicrotask(() => h(message));
+      for (const h of handlers.get(channel) ?? []) {
+        queueMicrotask(() => {
+          try {
+            h(message);
+          } catch {
+            // A failing subscriber must not take the process down; it only loses this message.
+          }
+        });
+      }
     },
     async subscribe(channel, handler) {
       let set = handlers.get(channel);
@@ -55,7 +63,12 @@ export async function createRedisBus(url: string, keyPrefix = ''): Promise<Bus> 
   // Connection errors are reported through ping() and failed commands, never as crashes.
   cmd.on('error', () => {});
   sub.on('error', () => {});
-  await Promise.all([cmd.connect(), sub.connect()]);
+  await Promise.all([cmd.connect(), sub.connect()]).catch((err) => {
+    // Neither client may go on reconnecting in the background after a failed start.
+    cmd.disconnect();
+    sub.disconnect();
+    throw err;
+  });
   const handlers = new Map<string, Set<(m: string) => void>>();
   sub.on('message', (channel: string, message: string) => {
     for (const h of handlers.get(channel) ?? []) h(message);

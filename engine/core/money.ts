@@ -29,5 +29,7 @@ export const money = (v: Decimal.Value): Decimal => new Money(v);
 
 /** Fixed 8-decimal string, rounded half-up. */
 export function fmt(d: Decimal.Value): string {
-  return new Money(d).toFixed(SCALE, Decimal.ROUND_HALF_UP);
+  const s = new Money(d).toFixed(SCALE, Decimal.ROUND_HALF_UP);
+  // A negative amount that rounds to zero is zero, never "-0.00000000".
+  return /^-0\.0+$/.test(s) ? s.slice(1) : s;
 }

@@ -36,7 +36,7 @@ export type RiskCheck = { ok: true; value: Partial<RiskProfile> } | { ok: false;
 export function validateRiskProfile(input: Record<string, unknown>): RiskCheck {
   const out: Partial<RiskProfile> = {};
   for (const [key, raw] of Object.entries(input)) {
-    if (!(key in RISK_BOUNDS)) return { ok: false, field: key, reason: `unknown risk limit; known: ${Object.keys(RISK_BOUNDS).join(', ')}` };
+    if (!Object.hasOwn(RISK_BOUNDS, key)) return { ok: false, field: key, reason: `unknown risk limit; known: ${Object.keys(RISK_BOUNDS).join(', ')}` };
     const b = RISK_BOUNDS[key as keyof RiskProfile];
     const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw) : NaN;
     if (!Number.isFinite(n)) return { ok: false, field: key, reason: 'must be a number' };

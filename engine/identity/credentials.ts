@@ -27,8 +27,9 @@ export async function verifySecret(secret: string, stored: string): Promise<bool
   const [kind, costText, saltText, hashText] = stored.split('$');
   if (kind !== 'scrypt' || !costText || !saltText || !hashText) return false;
   const expected = Buffer.from(hashText, 'base64url');
-  const actual = await scryptAsync(secret, Buffer.from(saltText, 'base64url'), Number(costText));
-  return actual.length === expected.length && timingSafeEqual(actual, expected);
+  // An unusable cost (not a power of two, out of range) is an unreadable hash: no match, not a crash.
+  const actual = await scryptAsync(secret, Buffer.from(saltText, 'base64url'), Number(costText)).catch(() => null);
+  return actual !== null && actual.length === expected.length && timingSafeEqual(actual, expected);
 }
 
 /** AES-256-GCM with a key derived from the server key: `v1.iv.tag.ciphertext`. */
@@ -46,7 +47,8 @@ export class KeyVault {
   open(sealed: string): string {
     const [v, iv, tag, body] = sealed.split('.');
     if (v !== 'v1' || !iv || !tag || !body) throw new Error('unreadable sealed key');
-    const d = createDecipheriv('aes-256-gcm', this.key, Buffer.from(iv, 'base64url'));
+    // A fixed tag length: otherwise a truncated (weaker, down to 4-byte) tag would be accepted.
+    const d = createDecipheriv('aes-256-gcm', this.key, Buffer.from(iv, 'base64url'), { authTagLength: 16 });
     d.setAuthTag(Buffer.from(tag, 'base64url'));
     return Buffer.concat([d.update(Buffer.from(body, 'base64url')), d.final()]).toString('utf8');
   }

@@ -200,12 +200,33 @@ CREATE TABLE journal (
 CREATE INDEX journal_stream_idx ON journal (stream, seq);
 `,
   },
+  {
+    id: 2,
+    name: 'trading_pairs',
+    sql: `
+-- Tradable symbols and their order filters (engine/market/pairs.ts seeds it when empty).
+CREATE TABLE trading_pairs (
+  symbol       TEXT PRIMARY KEY,
+  base_asset   TEXT NOT NULL,
+  quote_asset  TEXT NOT NULL,
+  status       TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active','inactive')),
+  min_qty      NUMERIC NOT NULL DEFAULT 0,
+  step_size    NUMERIC NOT NULL DEFAULT 0,
+  min_notional NUMERIC NOT NULL DEFAULT 0,
+  updated_at   TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+`,
+  },
 ];
 
 /** Applies every migration not yet applied, each in its own transaction; safe to run concurrently. */
 export async function migrate(db: Db): Promise<number[]> {
-  await db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+  // Under the same lock: concurrent CREATE TABLE IF NOT EXISTS can still collide in pg_type.
+  await db.tx(async (q) => {
+    if (db.kind === 'postgres') await q.query('SELECT pg_advisory_xact_lock(727274)');
+    await q.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
     id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`);
+  });
   const applied: number[] = [];
   for (const m of MIGRATIONS) {
     const done = await db.tx(async (q) => {
