@@ -1,4 +1,5 @@
 import { parseLevel, type LogLevel } from './log.js';
+import { FEED_NAMES, type FeedName } from './market/feeds/index.js';
 
 /** Every limit and setting, named once, with its unit last. Read from the environment by `loadConfig`. */
 export interface Config {
@@ -18,6 +19,17 @@ export interface Config {
   journalBatch_events_max: number;
   /** scrypt cost (N) for secrets and passwords. */
   kdfCost: number;
+  /** Trading fee as a fraction of the quote amount (0.001 = 0.1 %), a decimal string. */
+  feeRate: string;
+  /** Price source: binance (live trades), synthetic (seeded random walk), replay (candle CSVs) or none. */
+  feed: FeedName;
+  /** Binance stream base URL; null = Binance's public endpoint. */
+  feedUrl: string | null;
+  feedSeed: number | string;
+  /** replay: candle CSV paths. */
+  feedFiles: string[];
+  /** replay: data time per wall-clock time. */
+  feedSpeed: number;
 }
 
 export const LIMITS = {
@@ -38,6 +50,25 @@ const int = (v: string | undefined, fallback: number): number => {
   return n;
 };
 
+function feedName(v: string | undefined): FeedName {
+  const name = (v || 'binance').toLowerCase();
+  if (!(FEED_NAMES as readonly string[]).includes(name)) throw new Error(`FEED must be one of ${FEED_NAMES.join(', ')}, got "${v}"`);
+  return name as FeedName;
+}
+
+function positive(v: string | undefined, fallback: number): number {
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!(n > 0) || !Number.isFinite(n)) throw new Error(`expected a positive number, got "${v}"`);
+  return n;
+}
+
+const feeRate = (v: string | undefined): string => {
+  if (v === undefined || v === '') return '0.001';
+  if (!/^0(\.\d{1,8})?$/.test(v)) throw new Error(`TRADING_FEE_RATE must be a fraction below 1 such as 0.001, got "${v}"`);
+  return v;
+};
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     port: int(env.PORT, 8000),
@@ -53,5 +84,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownGrace_ms: int(env.SHUTDOWN_GRACE_MS, 10_000),
     journalBatch_events_max: int(env.JOURNAL_BATCH_EVENTS_MAX, 5000),
     kdfCost: int(env.KDF_COST, 16384),
+    feeRate: feeRate(env.TRADING_FEE_RATE),
+    feed: feedName(env.FEED),
+    feedUrl: env.FEED_URL || null,
+    feedSeed: /^\d+$/.test(env.FEED_SEED ?? '') ? Number(env.FEED_SEED) : env.FEED_SEED || 42,
+    feedFiles: (env.FEED_FILE ?? '').split(',').map((f) => f.trim()).filter(Boolean),
+    feedSpeed: positive(env.FEED_SPEED, 1),
   };
 }

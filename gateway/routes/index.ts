@@ -4,10 +4,12 @@ import { systemRoutes } from './system.js';
 import { authRoutes } from './auth.js';
 import { agentRoutes } from './agents.js';
 import { accountRoutes } from './account.js';
+import { marketRoutes } from './market.js';
+import { tradeRoutes } from './trade.js';
 
 /** Every HTTP route, in the order the docs list them. */
 export function allRoutes(): RouteDef<TSchema, TSchema, TSchema>[] {
-  return [...systemRoutes, ...authRoutes, ...accountRoutes, ...agentRoutes];
+  return [...systemRoutes, ...authRoutes, ...accountRoutes, ...agentRoutes, ...marketRoutes, ...tradeRoutes];
 }
 
 let compiled: Route[] | null = null;

@@ -217,7 +217,7 @@ for (const backend of backends()) {
     for (const [k, v] of Object.entries(process.env)) {
       if (v !== undefined && !['DATABASE_URL', 'REDIS_URL', 'JWT_SECRET', 'SERVER_KEY', 'PORT', 'HOST', 'DATA_DIR', 'LOG_LEVEL', 'KDF_COST'].includes(k)) baseEnv[k] = v;
     }
-    Object.assign(baseEnv, { HOST: '127.0.0.1', DATA_DIR: dataDir, KDF_COST: '1024' });
+    Object.assign(baseEnv, { HOST: '127.0.0.1', DATA_DIR: dataDir, KDF_COST: '1024', FEED: 'none' });
 
     if (backend.name === 'postgres') {
       // The gateway's own schema, so this test's tables never mix with another run's.
