@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
+import type { Candle } from './candles.js';
 
 /**
  * Reads historical candle CSVs in the formats users bring: `timestamp|open_time,open,high,low,close,volume`
@@ -7,15 +8,8 @@ import { basename } from 'node:path';
  * Gaps are reported, never filled: inventing candles would invent prices.
  */
 
-export interface CsvCandle {
-  /** Open time, epoch ms. */
-  time: number;
-  open: string;
-  high: string;
-  low: string;
-  close: string;
-  volume: string;
-}
+/** A candle as a CSV row gives it: no quote volume or trade count. */
+export type CsvCandle = Omit<Candle, 'quote_volume' | 'trade_count'>;
 
 export interface CandleFile {
   candles: CsvCandle[];

@@ -116,3 +116,14 @@ function wrapPglite(lite: PGlite): Db {
     close: () => lite.close(),
   };
 }
+
+/**
+ * One page of a filtered listing and the true count of all matching rows. `from` and `where` are SQL from
+ * our own code; `args` fill $1..$n and the page bounds become the next two parameters.
+ */
+export async function page<T>(q: Queryable, sql: { select: string; from: string; where: string; order: string }, args: unknown[], limit: number, offset: number): Promise<{ rows: T[]; total: number }> {
+  const [count] = await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${sql.from} WHERE ${sql.where}`, args);
+  const n = args.length;
+  const rows = await q.query<T>(`SELECT ${sql.select} FROM ${sql.from} WHERE ${sql.where} ORDER BY ${sql.order} LIMIT $${n + 1} OFFSET $${n + 2}`, [...args, limit, offset]);
+  return { rows, total: count.n };
+}

@@ -3,10 +3,16 @@ import * as S from '../../schemas/trade.js';
 import { fmt, money } from '../../engine/core/money.js';
 import type { OrderRec } from '../../engine/core/wallet.js';
 import { fromRow, type OrderRow } from '../../engine/trading.js';
+import { page } from '../../engine/store/db.js';
 import { route } from '../router.js';
 import { caller, iso, P, positiveAmount } from './helpers.js';
 
 const T = `${P}/trade`;
+
+interface TradeRow {
+  id: string; order_id: string; agent_id: string; symbol: string; side: string; quantity: string; price: string;
+  quote_amount: string; fee: string; realized_pnl: string | null; executed_at: Date;
+}
 
 /** Every key always present (null when it does not apply), in the union of the reference's and the client's names. */
 export function orderOut(o: OrderRec) {
@@ -81,10 +87,8 @@ export const tradeRoutes = [
       const offset = query.offset ?? 0;
       const where = `a.account_id = $1 AND ($2::uuid IS NULL OR o.agent_id = $2) AND ($3::text IS NULL OR o.status = $3) AND ($4::text IS NULL OR o.symbol = $4)`;
       const args = [p.account.id, p.agent?.id ?? null, query.status ?? null, query.symbol?.toUpperCase() ?? null];
-      const [count] = await engine.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM orders o JOIN agents a ON a.id = o.agent_id WHERE ${where}`, args);
-      const rows = await engine.db.query<OrderRow>(
-        `SELECT o.* FROM orders o JOIN agents a ON a.id = o.agent_id WHERE ${where} ORDER BY o.created_at DESC, o.id LIMIT $5 OFFSET $6`, [...args, limit, offset]);
-      return { orders: rows.map((r) => orderOut(fromRow(r))), total: count.n, limit, offset };
+      const { rows, total } = await page<OrderRow>(engine.db, { select: 'o.*', from: 'orders o JOIN agents a ON a.id = o.agent_id', where, order: 'o.created_at DESC, o.id' }, args, limit, offset);
+      return { orders: rows.map((r) => orderOut(fromRow(r))), total, limit, offset };
     },
   }),
   route({
@@ -96,16 +100,14 @@ export const tradeRoutes = [
       const offset = query.offset ?? 0;
       const where = `a.account_id = $1 AND ($2::uuid IS NULL OR t.agent_id = $2) AND ($3::text IS NULL OR t.symbol = $3) AND ($4::text IS NULL OR t.side = $4)`;
       const args = [p.account.id, p.agent?.id ?? null, query.symbol?.toUpperCase() ?? null, query.side ?? null];
-      const [count] = await engine.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM trades t JOIN agents a ON a.id = t.agent_id WHERE ${where}`, args);
-      const rows = await engine.db.query<{ id: string; order_id: string; agent_id: string; symbol: string; side: string; quantity: string; price: string; quote_amount: string; fee: string; realized_pnl: string | null; executed_at: Date }>(
-        `SELECT t.* FROM trades t JOIN agents a ON a.id = t.agent_id WHERE ${where} ORDER BY t.executed_at DESC, t.id LIMIT $5 OFFSET $6`, [...args, limit, offset]);
+      const { rows, total } = await page<TradeRow>(engine.db, { select: 't.*', from: 'trades t JOIN agents a ON a.id = t.agent_id', where, order: 't.executed_at DESC, t.id' }, args, limit, offset);
       return {
         trades: rows.map((t) => ({
           trade_id: t.id, order_id: t.order_id, agent_id: t.agent_id, symbol: t.symbol, side: t.side, quantity: t.quantity, price: t.price,
           quote_amount: t.quote_amount, fee: t.fee, total: fmt(t.side === 'buy' ? money(t.quote_amount).plus(t.fee) : money(t.quote_amount).minus(t.fee)),
           realized_pnl: t.realized_pnl, executed_at: iso(t.executed_at),
         })),
-        total: count.n, limit, offset,
+        total, limit, offset,
       };
     },
   }),
