@@ -163,21 +163,23 @@ export class Trading {
     return decision!.order;
   }
 
-  async cancelAll(p: Principal): Promise<OrderRec[]> {
-    const wallet = await this.wallet(this.tradingAgent(p).id);
-    const out: OrderRec[] = [];
-    for (const id of Object.keys(wallet.open)) out.push(await this.cancel(p, id));
-    return out;
+  cancelAll(p: Principal): Promise<OrderRec[]> {
+    return this.cancelAllOf(this.tradingAgent(p).id);
   }
 
-  /** Cancels every resting order of an agent (archiving it), releasing the holds. */
-  async cancelAllOf(agentId: string): Promise<void> {
+  /** Cancels every resting order of an agent, releasing the holds; returns the cancelled orders. */
+  async cancelAllOf(agentId: string): Promise<OrderRec[]> {
     const e = await this.entry(agentId);
+    const out: OrderRec[] = [];
     for (const id of Object.keys(e.actor.getSnapshot().context.wallet.open)) {
       let decision: Decision | undefined;
       e.actor.send({ type: 'order.cancel', order_id: id, now: new Date(), reply: (d) => (decision = d) });
-      if (decision?.ok) await this.persist(agentId, decision);
+      if (decision?.ok) {
+        await this.persist(agentId, decision);
+        out.push(decision.order);
+      }
     }
+    return out;
   }
 
   async getOrder(p: Principal, orderId: string): Promise<OrderRec> {
