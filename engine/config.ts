@@ -30,6 +30,17 @@ export interface Config {
   feedFiles: string[];
   /** replay: data time per wall-clock time. */
   feedSpeed: number;
+  ws: {
+    frame_bytes_max: number;
+    /** Outbound bytes a socket may have queued; past it the socket is closed (a slow consumer is dropped). */
+    backpressure_bytes_max: number;
+    subscriptions_max: number;
+    connections_per_key_max: number;
+    /** Time to send the auth frame when the key is not in the URL. */
+    auth_timeout_ms: number;
+    ping_interval_ms: number;
+    portfolio_interval_ms: number;
+  };
 }
 
 export const LIMITS = {
@@ -90,5 +101,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     feedSeed: /^\d+$/.test(env.FEED_SEED ?? '') ? Number(env.FEED_SEED) : env.FEED_SEED || 42,
     feedFiles: (env.FEED_FILE ?? '').split(',').map((f) => f.trim()).filter(Boolean),
     feedSpeed: positive(env.FEED_SPEED, 1),
+    ws: {
+      frame_bytes_max: int(env.WS_FRAME_BYTES_MAX, 64 * 1024),
+      backpressure_bytes_max: int(env.WS_BACKPRESSURE_BYTES_MAX, 1024 * 1024),
+      subscriptions_max: int(env.WS_SUBSCRIPTIONS_MAX, 10),
+      connections_per_key_max: int(env.WS_CONNECTIONS_PER_KEY_MAX, 20),
+      auth_timeout_ms: int(env.WS_AUTH_TIMEOUT_MS, 10_000),
+      ping_interval_ms: int(env.WS_PING_INTERVAL_MS, 30_000),
+      portfolio_interval_ms: int(env.WS_PORTFOLIO_INTERVAL_MS, 5_000),
+    },
   };
 }

@@ -35,6 +35,7 @@ export interface PlaceRequest {
 export class Trading {
   private readonly wallets = new Map<string, Entry>();
   private readonly loading = new Map<string, Promise<Entry>>();
+  private readonly listeners = new Set<(agentId: string, events: WalletEvent[]) => void>();
   readonly triggers = new TriggerIndex();
 
   constructor(
@@ -111,6 +112,19 @@ export class Trading {
       this.evict(agentId);
       throw new ApiError('SERVICE_UNAVAILABLE', 'The order could not be made durable; it was not accepted.');
     }
+    for (const l of this.listeners) {
+      try {
+        l(agentId, d.events);
+      } catch (err) {
+        this.log.error('trading.listener_failed', { agent_id: agentId, err: err as Error });
+      }
+    }
+  }
+
+  /** Listens to wallet events once they are durable (order updates and fills for subscribers). */
+  onEvents(listener: (agentId: string, events: WalletEvent[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   private tradingAgent(p: Principal): Agent {

@@ -1,7 +1,7 @@
 import { createSigner, createVerifier } from 'fast-jwt';
 import { ApiError } from '../schemas/errors.js';
 import type { IdentityService } from '../engine/identity/service.js';
-import type { Account, Principal } from '../engine/identity/types.js';
+import type { Account, ActionGroup, Principal } from '../engine/identity/types.js';
 import type { Route } from './router.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -86,9 +86,19 @@ export async function authenticate(route: Route, headers: Record<string, string>
   else if (route.auth === 'any') throw new ApiError('INVALID_API_KEY', 'Authentication credentials are required (X-API-Key or Authorization: Bearer).');
   if (!p) return null;
   p = await scopeToAgent(identity, p, headers['x-agent-id']);
-  const allowed = p.agent?.authorized_actions;
-  if (p.via === 'agent_key' && allowed && route.group && !allowed.includes(route.group)) {
-    throw new ApiError('PERMISSION_DENIED', `This agent key is not authorized for '${route.group}' actions.`, { action: route.group });
-  }
+  assertAction(p, route.group);
   return p;
+}
+
+/** An agent key whose `authorized_actions` leave out a route group may not use that group. */
+export function assertAction(p: Principal, group: ActionGroup | null): void {
+  const allowed = p.agent?.authorized_actions;
+  if (p.via === 'agent_key' && allowed && group && !allowed.includes(group)) {
+    throw new ApiError('PERMISSION_DENIED', `This agent key is not authorized for '${group}' actions.`, { action: group });
+  }
+}
+
+/** WebSocket callers authenticate with an API key (query or first frame), optionally scoped to one agent. */
+export async function authenticateKey(identity: IdentityService, key: string, agentId: string | null): Promise<Principal> {
+  return scopeToAgent(identity, await fromKey(identity, key.trim()), agentId ?? undefined);
 }

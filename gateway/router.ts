@@ -110,6 +110,11 @@ export function matchRoute(routes: Route[], method: string, path: string): Match
   return allowed.size > 0 ? { allowed: [...allowed] } : null;
 }
 
+/** Throws 422 VALIDATION_ERROR naming the first failing field unless `value` passes `check`. */
+export function assertValid(check: TypeCheck<TSchema>, value: unknown, location: string): void {
+  if (!check.Check(value)) fail(location, check, value);
+}
+
 function fail(location: string, check: TypeCheck<TSchema>, value: unknown): never {
   const first = check.Errors(value).First();
   const path = first?.path.replace(/^\//, '').replace(/\//g, '.') ?? '';

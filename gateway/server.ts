@@ -6,6 +6,7 @@ import { authenticate, createTokens, type Tokens } from './auth.js';
 import { BodyTooLarge, readBody, readRequest, send, type RawRequest, type ResState } from './http.js';
 import { matchRoute, Reply, validate, type Route } from './router.js';
 import { routeTable } from './routes/index.js';
+import { attachWs } from './ws/index.js';
 
 export interface Server {
   readonly port: number;
@@ -108,6 +109,8 @@ export async function startServer(engine: Engine, opts: { port: number; host: st
       .finally(finish);
   });
 
+  const ws = attachWs(app, engine, () => accepting);
+
   const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) =>
     app.listen(opts.host, opts.port, (s) => (s ? resolve(s) : reject(new Error(`cannot listen on ${opts.host}:${opts.port}`)))),
   );
@@ -122,6 +125,7 @@ export async function startServer(engine: Engine, opts: { port: number; host: st
       if (!accepting) return;
       accepting = false;
       uWS.us_listen_socket_close(listenSocket);
+      ws.close();
       if (inflight > 0) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, engine.config.shutdownGrace_ms);

@@ -51,6 +51,10 @@ export const ERRORS = {
   AGENT_NOT_FOUND: spec(404, 4404, 'Agent not found.'),
   AGENT_SUSPENDED: spec(403, 4403, 'Agent is suspended.'),
   AGENT_INVALID_STATE: spec(409, 4409, 'Agent is not in a state that allows this.'),
+  INVALID_CHANNEL: spec(400, 4400, 'Unknown channel, or a channel without its symbol or interval.'),
+  SUBSCRIPTION_LIMIT: spec(400, 4400, 'Too many subscriptions on this connection.'),
+  UNKNOWN_ACTION: spec(400, 4400, 'Unknown WebSocket action or method.'),
+  CONNECTION_LIMIT: spec(429, 4429, 'Too many WebSocket connections for this API key.'),
   LIVE_TRADING_UNAVAILABLE: spec(400, 4400, 'Live mode is not offered: this simulator connects to no real broker.'),
 } as const satisfies Record<string, ErrorSpec>;
 

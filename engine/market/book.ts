@@ -135,6 +135,17 @@ export class PriceBook implements MarketData {
     return out.slice(Math.max(0, out.length - limit)).map(toCandle);
   }
 
+  /** The candle of `interval` that holds the symbol's latest minute (folds only that period's minutes). */
+  currentCandle(symbol: string, interval: CandleInterval): Candle | undefined {
+    const minutes = this.state.get(symbol)?.minutes;
+    if (!minutes?.length) return undefined;
+    const ms = INTERVAL_MS[interval];
+    const start = Math.floor(minutes[minutes.length - 1].start / ms) * ms;
+    let i = minutes.length;
+    while (i > 0 && minutes[i - 1].start >= start) i--;
+    return toCandle(fold(minutes.slice(i), start));
+  }
+
   /** Most recent trades, newest first. */
   trades(symbol: string, limit: number): TradeRecord[] {
     const st = this.state.get(symbol);

@@ -29,6 +29,13 @@ async function walletsOf(engine: Engine, p: Principal): Promise<WalletState[]> {
   return Promise.all(agents.map((a) => engine.trading.wallet(a.id)));
 }
 
+/** Balances per asset over the caller's wallets (REST `/account/balance` and WebSocket `account.balance`). */
+export async function balanceOf(engine: Engine, p: Principal) {
+  const wallets = await walletsOf(engine, p);
+  const equity = wallets.reduce((s, w) => s.plus(portfolioOf(w, priceOf(engine)).total_equity), money(0));
+  return { balances: sumBalances(wallets), total_equity_usdt: fmt(equity) };
+}
+
 const priceOf = (engine: Engine) => (symbol: string) => engine.market.price(symbol)?.price;
 const now = () => new Date().toISOString();
 const PERIOD_DAYS = { '1d': 1, '7d': 7, '30d': 30, all: null } as const;
@@ -57,11 +64,7 @@ export const accountRoutes = [
   route({
     method: 'GET', path: `${P}/account/balance`, auth: 'any', group: 'account', tag: 'account',
     summary: 'Per-asset available, locked and total, and total equity in USDT (positions at current prices).',
-    async handler({ principal, engine }) {
-      const wallets = await walletsOf(engine, caller(principal));
-      const equity = wallets.reduce((s, w) => s.plus(portfolioOf(w, priceOf(engine)).total_equity), money(0));
-      return { balances: sumBalances(wallets), total_equity_usdt: fmt(equity) };
-    },
+    handler: ({ principal, engine }) => balanceOf(engine, caller(principal)),
   }),
   route({
     method: 'GET', path: `${P}/account/positions`, auth: 'any', group: 'account', tag: 'account',

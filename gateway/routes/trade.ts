@@ -1,4 +1,7 @@
+import type { Static } from '@sinclair/typebox';
 import { ApiError } from '../../schemas/errors.js';
+import type { Engine } from '../../engine/system.js';
+import type { Principal } from '../../engine/identity/types.js';
 import * as S from '../../schemas/trade.js';
 import { fmt, money } from '../../engine/core/money.js';
 import type { OrderRec } from '../../engine/core/wallet.js';
@@ -25,21 +28,26 @@ export function orderOut(o: OrderRec) {
   };
 }
 
+
+/** The one translation of an order request (REST body or WebSocket `order.place` params) into a trading command. */
+export function placeFromBody(engine: Engine, p: Principal, body: Static<typeof S.PlaceOrderBody>): Promise<OrderRec> {
+  const type = body.type ?? body.order_type ?? 'market';
+  const rawPrice = body.price ?? body.trigger_price ?? body.stop_price ?? null;
+  if (type === 'market' && rawPrice !== null) throw new ApiError('VALIDATION_ERROR', 'price must not be set for a market order.', { field: 'price' });
+  if (type !== 'market' && rawPrice === null) throw new ApiError('VALIDATION_ERROR', `price (or trigger_price) is required for a ${type} order.`, { field: 'price' });
+  return engine.trading.place(p, {
+    symbol: body.symbol.toUpperCase(), side: body.side, type, quantity: positiveAmount(body.quantity, 'quantity'),
+    price: rawPrice === null ? null : positiveAmount(rawPrice, body.price != null ? 'price' : 'trigger_price'),
+    client_order_id: body.client_order_id ?? null,
+  });
+}
+
 export const tradeRoutes = [
   route({
     method: 'POST', path: `${T}/order`, auth: 'any', group: 'trade', tag: 'trade', status: 201, body: S.PlaceOrderBody,
     summary: 'Place a market, limit, stop_loss or take_profit order. Market orders fill at once; others hold funds and rest until a tick crosses their price. A repeated client_order_id returns the first order.',
     async handler({ body, principal, engine }) {
-      const type = body.type ?? body.order_type ?? 'market';
-      const rawPrice = body.price ?? body.trigger_price ?? body.stop_price ?? null;
-      if (type === 'market' && rawPrice !== null) throw new ApiError('VALIDATION_ERROR', 'price must not be set for a market order.', { field: 'price' });
-      if (type !== 'market' && rawPrice === null) throw new ApiError('VALIDATION_ERROR', `price (or trigger_price) is required for a ${type} order.`, { field: 'price' });
-      const order = await engine.trading.place(caller(principal), {
-        symbol: body.symbol.toUpperCase(), side: body.side, type, quantity: positiveAmount(body.quantity, 'quantity'),
-        price: rawPrice === null ? null : positiveAmount(rawPrice, body.price != null ? 'price' : 'trigger_price'),
-        client_order_id: body.client_order_id ?? null,
-      });
-      return orderOut(order);
+      return orderOut(await placeFromBody(engine, caller(principal), body));
     },
   }),
   route({
