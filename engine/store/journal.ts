@@ -97,7 +97,12 @@ export class Journal {
         for (const w of batch) w.resolve();
       } catch (err) {
         this.stats.failures += 1;
-        for (const w of batch) w.reject(err as Error);
+        // Events queued behind a failed commit on the same stream were computed from state that included the
+        // lost events (a fill after a lost placement, say): they fail too, so no stream has a hole in the middle.
+        const lost = new Set(events.map((e) => e.stream));
+        const dependent = this.queue.filter((w) => w.events.some((e) => lost.has(e.stream)));
+        this.queue = this.queue.filter((w) => !dependent.includes(w));
+        for (const w of [...batch, ...dependent]) w.reject(err as Error);
       }
     }
     this.writing = false;
