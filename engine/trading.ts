@@ -9,7 +9,7 @@ import { triggerDirection, type Decision, type MarketCtx, type PlaceInput } from
 import { emptyWallet, type OrderRec, type WalletEvent, type WalletState } from './core/wallet.js';
 import { startWallet, type WalletActor } from './machines/wallet.machine.js';
 import type { IdentityService } from './identity/service.js';
-import type { Agent, Principal } from './identity/types.js';
+import type { Account, Agent, Principal } from './identity/types.js';
 
 const RATE_WINDOW_MS = 60_000;
 
@@ -82,6 +82,11 @@ export class Trading {
     this.wallets.get(agentId)?.actor.stop();
     this.wallets.delete(agentId);
     this.triggers.removeAgent(agentId);
+  }
+
+  /** Ids of the wallets in memory now (the ones periodic snapshots cover). */
+  loadedAgents(): string[] {
+    return [...this.wallets.keys()];
   }
 
   async wallet(agentId: string): Promise<WalletState> {
@@ -194,6 +199,34 @@ export class Trading {
       }
     }
     return out;
+  }
+
+  /**
+   * Starts an agent over: cancels its resting orders, sells its positions at market (recorded as trades, so
+   * history keeps the session's real outcome), then opens a new session with the starting balance.
+   * A position without a price cannot be sold; the new session drops it without a trade.
+   */
+  async reset(account: Account, agentId: string, startingBalance?: string) {
+    await this.cancelAllOf(agentId);
+    const e = await this.entry(agentId);
+    const closed: OrderRec[] = [];
+    for (const symbol of Object.keys(e.actor.getSnapshot().context.wallet.positions)) {
+      const price = this.market.price(symbol);
+      if (!price || !this.market.pair(symbol)) continue;
+      let decision: Decision | null = null;
+      e.actor.send({
+        type: 'position.close', symbol, order_id: randomUUID(), trade_id: randomUUID(), market: this.marketCtx(symbol, price.price),
+        reply: (d) => (decision = d),
+      });
+      const d = decision as Decision | null;
+      if (d?.ok) {
+        await this.persist(agentId, d);
+        closed.push(d.order);
+      }
+    }
+    const out = await this.identity.resetAgent(account, agentId, startingBalance);
+    this.evict(agentId);
+    return { ...out, closed };
   }
 
   async getOrder(p: Principal, orderId: string): Promise<OrderRec> {

@@ -208,6 +208,17 @@ export function fill(s: WalletState, order: OrderRec, m: MarketCtx, tradeId: str
   };
 }
 
+/**
+ * Sells a whole position at market, as a reset does before it restores the starting balance: no risk or
+ * size checks (closing is always allowed), same slippage, fee and realized PnL as any market sell.
+ */
+export function closePosition(s: WalletState, symbol: string, m: MarketCtx, ids: { order_id: string; trade_id: string }): Decision | null {
+  const pos = s.positions[symbol];
+  if (!pos || money(pos.quantity).lte(0)) return null;
+  const order = newOrder({ ...ids, client_order_id: null, symbol, side: 'sell', type: 'market', quantity: pos.quantity, price: null }, m.now);
+  return fill(s, order, m, ids.trade_id);
+}
+
 /** Releases a resting order's hold; `rejected` marks a triggered order that could not be paid for. */
 export function release(s: WalletState, order: OrderRec, now: Date, status: 'cancelled' | 'rejected', reason: string | null = null): Extract<WalletEvent, { type: 'order.cancelled' | 'order.rejected' }> {
   const balances: Record<string, BalanceRec> = {};

@@ -1,6 +1,6 @@
 import { createActor, setup, type ActorRefFrom } from 'xstate';
 import { applyEvent, type WalletEvent, type WalletState } from '../core/wallet.js';
-import { fill, placeOrder, release, triggers, type Decision, type MarketCtx, type PlaceInput } from '../core/orders.js';
+import { closePosition, fill, placeOrder, release, triggers, type Decision, type MarketCtx, type PlaceInput } from '../core/orders.js';
 import type { RiskProfile } from '../core/risk-profile.js';
 
 /**
@@ -13,6 +13,7 @@ export type WalletCommand =
   | { type: 'order.place'; input: PlaceInput; market: MarketCtx; risk: RiskProfile; recent: number; reply: (d: Decision) => void }
   | { type: 'order.cancel'; order_id: string; now: Date; reply: (d: Decision) => void }
   | { type: 'order.trigger'; order_id: string; trade_id: string; market: MarketCtx; reply: (d: Decision | null) => void }
+  | { type: 'position.close'; symbol: string; order_id: string; trade_id: string; market: MarketCtx; reply: (d: Decision | null) => void }
   | { type: 'events.apply'; events: WalletEvent[] };
 
 const commit = (wallet: WalletState, d: Decision) => {
@@ -47,6 +48,11 @@ export const walletMachine = setup({
       const e = release(context.wallet, order, event.market.now, 'rejected', d.code.toLowerCase());
       event.reply(commit(context.wallet, { ok: true, events: [e], order: e.order }));
     },
+    close: ({ context, event }) => {
+      if (event.type !== 'position.close') return;
+      const d = closePosition(context.wallet, event.symbol, event.market, event);
+      event.reply(d && commit(context.wallet, d));
+    },
     replay: ({ context, event }) => {
       if (event.type !== 'events.apply') return;
       for (const e of event.events) applyEvent(context.wallet, e);
@@ -62,6 +68,7 @@ export const walletMachine = setup({
         'order.place': { actions: 'place' },
         'order.cancel': { actions: 'cancel' },
         'order.trigger': { actions: 'trigger' },
+        'position.close': { actions: 'close' },
         'events.apply': { actions: 'replay' },
       },
     },

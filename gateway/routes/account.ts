@@ -137,7 +137,7 @@ export const accountRoutes = [
   }),
   route({
     method: 'POST', path: `${P}/account/reset`, auth: 'any', group: 'account', tag: 'account', body: ResetBody,
-    summary: 'Start over: cancels resting orders, restores the starting balance (or new_starting_balance) in a new session; history is kept. Needs "confirm": true.',
+    summary: 'Start over: cancels resting orders, sells open positions at market (recorded as trades), restores the starting balance (or new_starting_balance) in a new session; history is kept. Needs "confirm": true.',
     async handler({ body, principal, engine }) {
       const p = caller(principal);
       if (body.confirm !== true) throw new ApiError('VALIDATION_ERROR', 'Send "confirm": true to reset.', { field: 'confirm' });
@@ -149,14 +149,14 @@ export const accountRoutes = [
       for (const agent of agents) {
         const before = portfolioOf(await engine.trading.wallet(agent.id), priceOf(engine));
         const old = await engine.identity.currentSession(agent.id);
-        const { session } = await engine.identity.resetAgent(p.account, agent.id, balance);
-        engine.trading.evict(agent.id);
+        const { session, closed } = await engine.trading.reset(p.account, agent.id, balance);
         results.push({
           agent_id: agent.id,
           previous_session: {
             session_id: old?.id ?? null, ending_equity: before.total_equity, total_pnl: fmt(money(before.total_equity).minus(before.starting_balance)),
             duration_days: old ? Math.floor((Date.now() - new Date(old.started_at).getTime()) / 86_400_000) : 0,
           },
+          closed_positions: closed.map((o) => ({ symbol: o.symbol, quantity: o.quantity, price: o.executed_price, realized_pnl: o.realized_pnl })),
           new_session: { session_id: session.id, starting_balance: fmt(session.starting_balance), started_at: iso(session.started_at) },
         });
       }

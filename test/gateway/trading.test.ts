@@ -135,6 +135,23 @@ for (const backend of backends()) {
       t.equal((await s.call('GET', '/api/v1/trade/orders?status=cancelled', { headers: h })).body.total, 1);
     });
 
+    t.test('account reset sells open positions at market first, recorded as a trade with its realized PnL', async (t) => {
+      const { agentKey: h } = await registerAndLogin(s, { starting_balance: '10000' });
+      tick(s, 'SOLUSDT', '100.00', '1000000');
+      // buy 10 at 100 × 1.0001 = 100.01: gross 1000.1, fee 1.0001, cost 1001.1001, avg entry 100.11001
+      t.equal((await s.call('POST', '/api/v1/trade/order', { headers: h, body: { symbol: 'SOLUSDT', side: 'buy', type: 'market', quantity: '10' } })).status, 201);
+      tick(s, 'SOLUSDT', '110.00');
+      const r = await s.call('POST', '/api/v1/account/reset', { headers: h, body: { confirm: true } });
+      t.equal(r.status, 200, JSON.stringify(r.body));
+      // sell 10 at 110 × 0.9999 = 109.989: gross 1099.89, fee 1.09989, realized (109.989 − 100.11001) × 10 − 1.09989 = 97.69001
+      t.same(r.body.closed_positions, [{ symbol: 'SOLUSDT', quantity: '10.00000000', price: '109.98900000', realized_pnl: '97.69001000' }]);
+      t.equal(r.body.previous_session.ending_equity, '10098.89990000', 'cash 8998.8999 + 10 × 110');
+      const hist = (await s.call('GET', '/api/v1/trade/history?symbol=SOLUSDT&side=sell', { headers: h })).body;
+      t.match(hist.trades, [{ side: 'sell', quantity: '10.00000000', price: '109.98900000', fee: '1.09989000', realized_pnl: '97.69001000' }]);
+      t.same((await s.call('GET', '/api/v1/account/positions', { headers: h })).body.positions, []);
+      t.same((await s.call('GET', '/api/v1/account/balance', { headers: h })).body.balances, [{ asset: 'USDT', available: '10000.00000000', locked: '0.00000000', total: '10000.00000000' }]);
+    });
+
     t.test('a restart replays the journal: balances, positions and resting orders come back', async (t) => {
       const { agentKey: h, reg } = await registerAndLogin(s, { starting_balance: '10000' });
       await s.call('POST', '/api/v1/trade/order', { headers: h, body: { symbol: 'BTCUSDT', side: 'buy', type: 'market', quantity: '0.02' } });
