@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ApiError } from '../schemas/errors.js';
 import type { Db } from './store/db.js';
 import type { Journal } from './store/journal.js';
+import { battleStream, parseStream } from './store/streams.js';
 import type { Logger } from './log.js';
 import type { MarketData, Tick } from './market/types.js';
 import { TriggerIndex, scaled } from './market/trigger-index.js';
@@ -16,6 +17,15 @@ const RATE_WINDOW_MS = 60_000;
 interface Entry {
   actor: WalletActor;
   accepted: number[];
+}
+
+/** Which wallet an agent's trading acts on: its own, or its battle wallet while it is in an active live battle. */
+export interface WalletRoute {
+  /** Journal stream of the wallet: the agent id, or `<battle id>:<agent id>`. */
+  stream: string;
+  battle_id: string | null;
+  /** A paused battle participant may not place orders. */
+  paused?: boolean;
 }
 
 export interface PlaceRequest {
@@ -35,7 +45,8 @@ export interface PlaceRequest {
 export class Trading {
   private readonly wallets = new Map<string, Entry>();
   private readonly loading = new Map<string, Promise<Entry>>();
-  private readonly listeners = new Set<(agentId: string, events: WalletEvent[]) => void>();
+  private readonly listeners = new Set<(agentId: string, events: WalletEvent[], battleId: string | null) => void>();
+  private router: (agentId: string) => WalletRoute | null = () => null;
   readonly triggers = new TriggerIndex();
 
   constructor(
@@ -49,8 +60,8 @@ export class Trading {
 
   /** Loads every wallet with resting orders so that ticks can fire them, and starts listening to ticks. */
   async start(): Promise<void> {
-    const rows = await this.db.query<{ agent_id: string }>(`SELECT DISTINCT agent_id FROM orders WHERE status = 'pending'`);
-    for (const r of rows) await this.entry(r.agent_id);
+    const rows = await this.db.query<{ agent_id: string; battle_id: string | null }>(`SELECT DISTINCT agent_id, battle_id FROM orders WHERE status = 'pending'`);
+    for (const r of rows) await this.entry(r.battle_id ? battleStream(r.battle_id, r.agent_id) : r.agent_id);
     this.market.onTick((t) => this.onTick(t));
     this.log.info('trading.ready', { wallets_loaded: rows.length, resting_orders: this.triggers.size });
   }
@@ -89,8 +100,29 @@ export class Trading {
     return [...this.wallets.keys()];
   }
 
+  /** Battles route their participants' trading to battle wallets while a live battle runs. */
+  setRouter(router: (agentId: string) => WalletRoute | null): void {
+    this.router = router;
+  }
+
+  route(agentId: string): WalletRoute {
+    return this.router(agentId) ?? { stream: agentId, battle_id: null };
+  }
+
+  /** The wallet an agent's trading acts on now (its battle wallet during a live battle). */
   async wallet(agentId: string): Promise<WalletState> {
-    return (await this.entry(agentId)).actor.getSnapshot().context.wallet;
+    return this.walletOf(this.route(agentId).stream);
+  }
+
+  async walletOf(stream: string): Promise<WalletState> {
+    return (await this.entry(stream)).actor.getSnapshot().context.wallet;
+  }
+
+  /** Opens a wallet with a starting balance (a battle wallet); durable before it returns. */
+  async openWallet(stream: string, amount: string, sessionId: string): Promise<WalletState> {
+    await this.journal.append([{ stream, type: 'wallet.funded', payload: { type: 'wallet.funded', asset: 'USDT', amount, session_id: sessionId } }]);
+    this.evict(stream);
+    return this.walletOf(stream);
   }
 
   private index(agentId: string, o: OrderRec): void {
@@ -105,29 +137,30 @@ export class Trading {
   }
 
   /** Journals a decision's events; on failure the wallet is reloaded from what is durable and the caller gets 503. */
-  private async persist(agentId: string, d: Decision & { ok: true }): Promise<void> {
+  private async persist(stream: string, d: Decision & { ok: true }): Promise<void> {
     for (const e of d.events) {
-      if (e.type === 'order.placed') this.index(agentId, e.order);
+      if (e.type === 'order.placed') this.index(stream, e.order);
       else if ('order' in e) this.triggers.remove(e.order.order_id);
     }
     try {
-      await this.journal.append(d.events.map((e) => ({ stream: agentId, type: e.type, payload: e })));
+      await this.journal.append(d.events.map((e) => ({ stream, type: e.type, payload: e })));
     } catch (err) {
-      this.log.error('journal.append_failed', { agent_id: agentId, err: err as Error });
-      this.evict(agentId);
+      this.log.error('journal.append_failed', { stream, err: err as Error });
+      this.evict(stream);
       throw new ApiError('SERVICE_UNAVAILABLE', 'The order could not be made durable; it was not accepted.');
     }
+    const { agent_id, battle_id } = parseStream(stream);
     for (const l of this.listeners) {
       try {
-        l(agentId, d.events);
+        l(agent_id, d.events, battle_id);
       } catch (err) {
-        this.log.error('trading.listener_failed', { agent_id: agentId, err: err as Error });
+        this.log.error('trading.listener_failed', { stream, err: err as Error });
       }
     }
   }
 
   /** Listens to wallet events once they are durable (order updates and fills for subscribers). */
-  onEvents(listener: (agentId: string, events: WalletEvent[]) => void): () => void {
+  onEvents(listener: (agentId: string, events: WalletEvent[], battleId: string | null) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -150,7 +183,9 @@ export class Trading {
     if (agent.authorized_instruments && !agent.authorized_instruments.includes(req.symbol)) {
       throw new ApiError('PERMISSION_DENIED', `This agent may not trade ${req.symbol}.`, { symbol: req.symbol, authorized_instruments: agent.authorized_instruments });
     }
-    const e = await this.entry(agent.id);
+    const route = this.route(agent.id);
+    if (route.paused) throw new ApiError('BATTLE_INVALID_STATE', 'This agent is paused in its battle; its orders are refused until it is resumed.', { battle_id: route.battle_id });
+    const e = await this.entry(route.stream);
     const wallet = e.actor.getSnapshot().context.wallet;
     if (req.client_order_id && wallet.client_ids[req.client_order_id]) return this.getOrder(p, wallet.client_ids[req.client_order_id]);
     const price = this.market.price(req.symbol);
@@ -165,36 +200,36 @@ export class Trading {
     });
     if (!decision!.ok) throw new ApiError(decision!.code, decision!.message, decision!.details);
     e.accepted.push(now);
-    await this.persist(agent.id, decision!);
+    await this.persist(route.stream, decision!);
     return decision!.order;
   }
 
   async cancel(p: Principal, orderId: string): Promise<OrderRec> {
-    const agent = this.tradingAgent(p);
-    const e = await this.entry(agent.id);
+    const stream = this.route(this.tradingAgent(p).id).stream;
+    const e = await this.entry(stream);
     let decision: Decision | undefined;
     e.actor.send({ type: 'order.cancel', order_id: orderId, now: new Date(), reply: (d) => (decision = d) });
     if (!decision!.ok) {
       const existing = await this.getOrder(p, orderId); // 404 when it is not this agent's order
       throw new ApiError('ORDER_NOT_CANCELLABLE', `Order is ${existing.status}.`, { order_id: orderId, current_status: existing.status });
     }
-    await this.persist(agent.id, decision!);
+    await this.persist(stream, decision!);
     return decision!.order;
   }
 
   cancelAll(p: Principal): Promise<OrderRec[]> {
-    return this.cancelAllOf(this.tradingAgent(p).id);
+    return this.cancelAllOf(this.route(this.tradingAgent(p).id).stream);
   }
 
-  /** Cancels every resting order of an agent, releasing the holds; returns the cancelled orders. */
-  async cancelAllOf(agentId: string): Promise<OrderRec[]> {
-    const e = await this.entry(agentId);
+  /** Cancels every resting order of a wallet, releasing the holds; returns the cancelled orders. */
+  async cancelAllOf(stream: string): Promise<OrderRec[]> {
+    const e = await this.entry(stream);
     const out: OrderRec[] = [];
     for (const id of Object.keys(e.actor.getSnapshot().context.wallet.open)) {
       let decision: Decision | undefined;
       e.actor.send({ type: 'order.cancel', order_id: id, now: new Date(), reply: (d) => (decision = d) });
       if (decision?.ok) {
-        await this.persist(agentId, decision);
+        await this.persist(stream, decision);
         out.push(decision.order);
       }
     }
@@ -231,13 +266,16 @@ export class Trading {
 
   async getOrder(p: Principal, orderId: string): Promise<OrderRec> {
     const agent = p.agent;
-    if (agent) {
-      const open = this.wallets.get(agent.id)?.actor.getSnapshot().context.wallet.open[orderId];
+    const route = agent ? this.route(agent.id) : null;
+    if (route) {
+      const open = this.wallets.get(route.stream)?.actor.getSnapshot().context.wallet.open[orderId];
       if (open) return open;
     }
+    // An agent sees the orders of the wallet it trades on now; the account sees all of its agents' orders.
     const rows = await this.db.query<OrderRow>(
-      `SELECT o.* FROM orders o JOIN agents a ON a.id = o.agent_id WHERE o.id = $1 AND a.account_id = $2 AND ($3::uuid IS NULL OR o.agent_id = $3)`,
-      [orderId, p.account.id, agent?.id ?? null],
+      `SELECT o.* FROM orders o JOIN agents a ON a.id = o.agent_id WHERE o.id = $1 AND a.account_id = $2
+         AND ($3::uuid IS NULL OR (o.agent_id = $3 AND o.battle_id IS NOT DISTINCT FROM $4::uuid))`,
+      [orderId, p.account.id, agent?.id ?? null, route?.battle_id ?? null],
     );
     if (!rows[0]) throw new ApiError('ORDER_NOT_FOUND', `Order ${orderId} not found.`, { order_id: orderId });
     return fromRow(rows[0]);

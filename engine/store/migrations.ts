@@ -217,6 +217,32 @@ CREATE TABLE trading_pairs (
 );
 `,
   },
+  {
+    id: 3,
+    name: 'backtest_log',
+    sql: `
+-- Orders (each state it reaches), trades and equity snapshots of a backtest session, append-only;
+-- with the row in backtests (config, compact state, results) it rebuilds the session after a restart.
+CREATE TABLE backtest_log (
+  backtest_id UUID NOT NULL REFERENCES backtests(id) ON DELETE CASCADE,
+  seq         INTEGER NOT NULL,
+  kind        TEXT NOT NULL CHECK (kind IN ('order','trade','snapshot')),
+  body        JSONB NOT NULL,
+  PRIMARY KEY (backtest_id, seq)
+);
+`,
+  },
+  {
+    id: 4,
+    name: 'battle_wallets',
+    sql: `
+-- Orders and trades of a participant's battle wallet carry the battle; an agent's own wallet has NULL here.
+ALTER TABLE orders ADD COLUMN battle_id UUID;
+ALTER TABLE trades ADD COLUMN battle_id UUID;
+CREATE INDEX orders_battle_idx ON orders (battle_id, agent_id) WHERE battle_id IS NOT NULL;
+CREATE INDEX trades_battle_idx ON trades (battle_id, agent_id) WHERE battle_id IS NOT NULL;
+`,
+  },
 ];
 
 /** Applies every migration not yet applied, each in its own transaction; safe to run concurrently. */

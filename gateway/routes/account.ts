@@ -9,6 +9,7 @@ import { route } from '../router.js';
 import { caller, iso, P, positiveAmount, riskInput } from './helpers.js';
 import { RiskProfileBody, RiskProfileOut } from '../../schemas/agents.js';
 import { PnlQuery, ResetBody } from '../../schemas/trade.js';
+import { battleOf } from './trade.js';
 import { AmountOut, Timestamp, Uuid } from '../../schemas/common.js';
 
 const AccountInfo = Type.Object({
@@ -104,8 +105,9 @@ export const accountRoutes = [
                 count(*) FILTER (WHERE t.realized_pnl > 0)::int AS wins, count(*) FILTER (WHERE t.realized_pnl < 0)::int AS losses,
                 count(*) FILTER (WHERE t.realized_pnl = 0)::int AS flat
          FROM trades t JOIN agents a ON a.id = t.agent_id
-         WHERE a.account_id = $1 AND ($2::uuid IS NULL OR t.agent_id = $2) AND ($3::timestamptz IS NULL OR t.executed_at >= $3)`,
-        [p.account.id, p.agent?.id ?? null, since],
+         WHERE a.account_id = $1 AND ($2::uuid IS NULL OR t.agent_id = $2) AND ($3::timestamptz IS NULL OR t.executed_at >= $3)
+           AND t.battle_id IS NOT DISTINCT FROM $4::uuid`,
+        [p.account.id, p.agent?.id ?? null, since, battleOf(engine, p)],
       );
       const unrealized = (await walletsOf(engine, p)).reduce((s, w) => s.plus(portfolioOf(w, priceOf(engine)).unrealized_pnl), money(0));
       const realized = money(r.realized ?? 0);

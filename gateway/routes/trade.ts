@@ -42,6 +42,9 @@ export function placeFromBody(engine: Engine, p: Principal, body: Static<typeof 
   });
 }
 
+/** Listings show the wallet the caller trades on now: an agent's battle wallet during a live battle, else its own. */
+export const battleOf = (engine: Engine, p: Principal): string | null => (p.agent ? engine.trading.route(p.agent.id).battle_id : null);
+
 export const tradeRoutes = [
   route({
     method: 'POST', path: `${T}/order`, auth: 'any', group: 'trade', tag: 'trade', status: 201, body: S.PlaceOrderBody,
@@ -93,8 +96,9 @@ export const tradeRoutes = [
       const p = caller(principal);
       const limit = query.limit ?? 100;
       const offset = query.offset ?? 0;
-      const where = `a.account_id = $1 AND ($2::uuid IS NULL OR o.agent_id = $2) AND ($3::text IS NULL OR o.status = $3) AND ($4::text IS NULL OR o.symbol = $4)`;
-      const args = [p.account.id, p.agent?.id ?? null, query.status ?? null, query.symbol?.toUpperCase() ?? null];
+      const where = `a.account_id = $1 AND ($2::uuid IS NULL OR o.agent_id = $2) AND ($3::text IS NULL OR o.status = $3) AND ($4::text IS NULL OR o.symbol = $4)
+        AND o.battle_id IS NOT DISTINCT FROM $5::uuid`;
+      const args = [p.account.id, p.agent?.id ?? null, query.status ?? null, query.symbol?.toUpperCase() ?? null, battleOf(engine, p)];
       const { rows, total } = await page<OrderRow>(engine.db, { select: 'o.*', from: 'orders o JOIN agents a ON a.id = o.agent_id', where, order: 'o.created_at DESC, o.id' }, args, limit, offset);
       return { orders: rows.map((r) => orderOut(fromRow(r))), total, limit, offset };
     },
@@ -106,8 +110,9 @@ export const tradeRoutes = [
       const p = caller(principal);
       const limit = query.limit ?? 50;
       const offset = query.offset ?? 0;
-      const where = `a.account_id = $1 AND ($2::uuid IS NULL OR t.agent_id = $2) AND ($3::text IS NULL OR t.symbol = $3) AND ($4::text IS NULL OR t.side = $4)`;
-      const args = [p.account.id, p.agent?.id ?? null, query.symbol?.toUpperCase() ?? null, query.side ?? null];
+      const where = `a.account_id = $1 AND ($2::uuid IS NULL OR t.agent_id = $2) AND ($3::text IS NULL OR t.symbol = $3) AND ($4::text IS NULL OR t.side = $4)
+        AND t.battle_id IS NOT DISTINCT FROM $5::uuid`;
+      const args = [p.account.id, p.agent?.id ?? null, query.symbol?.toUpperCase() ?? null, query.side ?? null, battleOf(engine, p)];
       const { rows, total } = await page<TradeRow>(engine.db, { select: 't.*', from: 'trades t JOIN agents a ON a.id = t.agent_id', where, order: 't.executed_at DESC, t.id' }, args, limit, offset);
       return {
         trades: rows.map((t) => ({
