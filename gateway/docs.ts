@@ -15,6 +15,24 @@ function fields(schema: TSchema | undefined): string[] {
   });
 }
 
+/** The WebSocket protocol of `/ws/v1` (not a route, so written out here once for every page). */
+export const WS_PROTOCOL = [
+  '## WebSocket /ws/v1',
+  'Connect to `ws://host/ws/v1?api_key=<agent or account key>` (a bad key is refused with HTTP 401 before the upgrade), or connect',
+  'without it and send `{"action":"auth","api_key":"…"}` first (within 10 s, else close 4401). An account key may add `agent_id`.',
+  '- Subscribe: `{"action":"subscribe","channel":"ticker","symbol":"BTCUSDT"}` or `{"action":"subscribe","channel":"ticker:BTCUSDT"}`;',
+  '  channels `ticker:<SYMBOL>`, `ticker:all` (or `ticker_all`), `candles:<SYMBOL>:<1m|5m|1h|1d>`, `orders`, `portfolio`.',
+  '  Answer `{"type":"subscribed","channel":"<key>"}`; at most 10 per connection (`SUBSCRIPTION_LIMIT`). `unsubscribe` likewise.',
+  '- Pushes carry the full channel key and the values both at top level and in `data`: ticker (each trade), candle (each trade,',
+  '  and `is_closed: true` once for a finished candle), order (every event of your orders), portfolio (every 5 s and after a fill).',
+  '- Heartbeat: the server sends `{"type":"ping"}`; answer `{"type":"pong"}` or `{"action":"pong"}`. Send `{"action":"ping"}` to get a pong.',
+  '- Order entry: `{"id":1,"method":"order.place","params":{…same body as POST /trade/order…}}` → `{"id":1,"status":200,"result":{order}}`',
+  '  or `{"id":1,"status":400,"error":{"code","message","details"}}`. Methods: `order.place`, `order.cancel` {order_id},',
+  '  `order.status` {order_id}, `orders.open` {symbol?}, `orders.cancel_all`, `account.balance`. Same rules and codes as REST.',
+  '- Limits: 64 KiB per frame (larger closes 1009), 20 connections per key (HTTP 429 `CONNECTION_LIMIT`); a client that stops',
+  '  reading is disconnected once 1 MiB is queued for it, never buffered without bound.',
+].join('\n');
+
 /** The API reference as Markdown, generated from the route table. */
 export function apiReferenceMarkdown(routes: Route[] = routeTable()): string {
   const out: string[] = [];
@@ -28,6 +46,7 @@ export function apiReferenceMarkdown(routes: Route[] = routeTable()): string {
     if (b.length) out.push(`- Body (JSON): ${b.join(', ')}`);
     out.push(`- Success: HTTP ${r.status ?? 200}`, '');
   }
+  out.push(WS_PROTOCOL, '');
   out.push('## Errors', 'Every error is `{"error":{"code","message","details"}}`.', '');
   out.push('| code | HTTP |', '|---|---|', ...Object.entries(ERRORS).map(([c, e]) => `| ${c} | ${e.status} |`));
   return out.join('\n');
@@ -63,6 +82,7 @@ export function apiPageHtml(routes: Route[] = routeTable()): string {
 Authenticate with <code>X-API-Key</code> (agent or account key) or <code>Authorization: Bearer &lt;JWT&gt;</code> from <code>POST /api/v1/auth/login</code>;
 <code>X-Agent-Id</code> scopes an account caller to one of its agents. Amounts are decimal strings with 8 decimal places.</p>
 <h2>Routes</h2><table><tr><th>Method</th><th>Path</th><th>Auth</th><th>What it does</th></tr>${rows}</table>
+<h2>WebSocket</h2><pre style="white-space:pre-wrap">${esc(WS_PROTOCOL.replace(/^## .*\n/, ''))}</pre>
 <h2>Errors</h2><p>Body: <code>{"error":{"code","message","details"}}</code></p><table><tr><th>Code</th><th>HTTP</th><th>Meaning</th></tr>${errors}</table>
 </body></html>`;
 }
