@@ -30,6 +30,19 @@ export interface Config {
   feedFiles: string[];
   /** replay: data time per wall-clock time. */
   feedSpeed: number;
+  /** Period of the equity snapshots analytics reads; 0 turns the timer off. */
+  snapshot_interval_ms: number;
+  /** Take the client IP from X-Forwarded-For (set only behind a trusted proxy). */
+  trustProxy: boolean;
+  /** HTTP requests per fixed 60 s window; 0 disables a limit. */
+  rate: {
+    agent_per_minute: number;
+    account_per_minute: number;
+    /** Unauthenticated POSTs (register, login) per client IP. */
+    auth_per_ip_per_minute: number;
+    /** Other unauthenticated requests (public market data) per client IP. */
+    public_per_ip_per_minute: number;
+  };
   ws: {
     frame_bytes_max: number;
     /** Outbound bytes a socket may have queued; past it the socket is closed (a slow consumer is dropped). */
@@ -101,6 +114,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     feedSeed: /^\d+$/.test(env.FEED_SEED ?? '') ? Number(env.FEED_SEED) : env.FEED_SEED || 42,
     feedFiles: (env.FEED_FILE ?? '').split(',').map((f) => f.trim()).filter(Boolean),
     feedSpeed: positive(env.FEED_SPEED, 1),
+    snapshot_interval_ms: int(env.SNAPSHOT_INTERVAL_MS, 60_000),
+    trustProxy: env.TRUST_PROXY === '1' || env.TRUST_PROXY === 'true',
+    rate: {
+      agent_per_minute: int(env.RATE_AGENT_PER_MINUTE, 60_000),
+      account_per_minute: int(env.RATE_ACCOUNT_PER_MINUTE, 300_000),
+      auth_per_ip_per_minute: int(env.RATE_AUTH_PER_IP_PER_MINUTE, 20),
+      public_per_ip_per_minute: int(env.RATE_PUBLIC_PER_IP_PER_MINUTE, 60_000),
+    },
     ws: {
       frame_bytes_max: int(env.WS_FRAME_BYTES_MAX, 64 * 1024),
       backpressure_bytes_max: int(env.WS_BACKPRESSURE_BYTES_MAX, 1024 * 1024),

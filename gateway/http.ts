@@ -15,7 +15,8 @@ export interface ResState {
   done: boolean;
 }
 
-export function readRequest(res: HttpResponse, req: HttpRequest): RawRequest {
+/** `trustProxy`: take the client address from X-Forwarded-For (only behind a proxy that sets it; else it is spoofable). */
+export function readRequest(res: HttpResponse, req: HttpRequest, trustProxy = false): RawRequest {
   const headers: Record<string, string> = {};
   req.forEach((k, v) => {
     headers[k] = v;
@@ -23,7 +24,7 @@ export function readRequest(res: HttpResponse, req: HttpRequest): RawRequest {
   const query: Record<string, string> = {};
   const qs = req.getQuery();
   if (qs) for (const [k, v] of new URLSearchParams(qs)) query[k] = v;
-  const forwarded = headers['x-forwarded-for']?.split(',')[0]?.trim();
+  const forwarded = trustProxy ? headers['x-forwarded-for']?.split(',')[0]?.trim() : undefined;
   return {
     method: req.getMethod().toUpperCase(),
     path: req.getUrl(),

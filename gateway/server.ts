@@ -7,6 +7,7 @@ import { BodyTooLarge, readBody, readRequest, send, type RawRequest, type ResSta
 import { matchRoute, Reply, validate, type Route } from './router.js';
 import { routeTable } from './routes/index.js';
 import { attachWs } from './ws/index.js';
+import { RateLimited, RateLimiter } from './ratelimit.js';
 
 export interface Server {
   readonly port: number;
@@ -36,12 +37,14 @@ export async function startServer(engine: Engine, opts: { port: number; host: st
   assertNativeUws();
   const routes = routeTable();
   const tokens = createTokens(engine.secrets.jwtSecret, engine.config.jwtExpiry_seconds);
+  const limiter = new RateLimiter(engine.config.rate, engine.bus, engine.log);
   const { log } = engine;
   let accepting = true;
   let inflight = 0;
   let drained: (() => void) | null = null;
 
   const errorReply = (err: unknown, requestId: string): Reply => {
+    if (err instanceof RateLimited) return new Reply(429, err.error.toBody(), 'application/json', err.headers);
     if (err instanceof ApiError) return new Reply(err.status, err.toBody());
     if (err instanceof BodyTooLarge) {
       const e = new ApiError('PAYLOAD_TOO_LARGE', `Request body exceeds ${engine.config.body_bytes_max} bytes.`, { limit_bytes: engine.config.body_bytes_max });
@@ -61,7 +64,15 @@ export async function startServer(engine: Engine, opts: { port: number; host: st
     }
     const { route } = match;
     const bytes = body ? await body : null;
-    const principal = await authenticate(route, raw.headers, engine.identity, tokens);
+    let principal;
+    try {
+      principal = await authenticate(route, raw.headers, engine.identity, tokens);
+    } catch (err) {
+      // Failed credentials count against the client IP like logins do, so keys cannot be guessed at speed.
+      if (err instanceof ApiError && err.status === 401) await limiter.failedAuth(raw.ip);
+      throw err;
+    }
+    const limits = await limiter.check(route, raw.method, principal, raw.ip);
     let json: unknown = {};
     if (bytes && bytes.length > 0 && route.body) {
       try {
@@ -72,7 +83,8 @@ export async function startServer(engine: Engine, opts: { port: number; host: st
     }
     const input = validate(route, match.params, raw.query, json);
     const out = await route.handler({ ...input, headers: raw.headers, principal, ip: raw.ip, requestId, engine, tokens });
-    return out instanceof Reply ? out : new Reply(route.status ?? 200, out, route.contentType);
+    const reply = out instanceof Reply ? out : new Reply(route.status ?? 200, out, route.contentType);
+    return new Reply(reply.status, reply.body, reply.contentType, { ...limits, ...reply.headers });
   }
 
   const app = uWS.App().any('/*', (res, req) => {
@@ -89,7 +101,7 @@ export async function startServer(engine: Engine, opts: { port: number; host: st
       state.aborted = true;
       finish();
     });
-    const raw = readRequest(res, req);
+    const raw = readRequest(res, req, engine.config.trustProxy);
     const requestId = randomUUID();
     if (raw.method === 'OPTIONS') {
       send(res, state, 204, '', CORS_PREFLIGHT);
@@ -109,7 +121,7 @@ export async function startServer(engine: Engine, opts: { port: number; host: st
       .finally(finish);
   });
 
-  const ws = attachWs(app, engine, () => accepting);
+  const ws = attachWs(app, engine, () => accepting, limiter);
 
   const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) =>
     app.listen(opts.host, opts.port, (s) => (s ? resolve(s) : reject(new Error(`cannot listen on ${opts.host}:${opts.port}`)))),

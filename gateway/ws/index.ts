@@ -7,6 +7,7 @@ import { authenticateKey } from '../auth.js';
 import { assertValid } from '../router.js';
 import { Channels, channelKey, type Conn, type Sock } from './channels.js';
 import { runMethod } from './requests.js';
+import { RateLimited, type RateLimiter } from '../ratelimit.js';
 
 /**
  * `/ws/v1`: market and account pushes, and order entry on the same socket.
@@ -26,7 +27,7 @@ const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidd
 const errorFrame = (err: ApiError, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ type: 'error', code: err.code, message: err.message, details: err.details, ...extra });
 
-export function attachWs(app: uWS.TemplatedApp, engine: Engine, isAccepting: () => boolean): WsGateway {
+export function attachWs(app: uWS.TemplatedApp, engine: Engine, isAccepting: () => boolean, limiter: RateLimiter): WsGateway {
   const limits = engine.config.ws;
   const { log } = engine;
   const channels = new Channels(engine);
@@ -47,7 +48,9 @@ export function attachWs(app: uWS.TemplatedApp, engine: Engine, isAccepting: () 
   };
 
   /** Binds a key to the connection, enforcing the per-key connection limit. */
-  async function authenticate(conn: Conn, key: string, agentId: string | null): Promise<void> {
+  async function authenticate(conn: Conn, rawKey: string, agentId: string | null): Promise<void> {
+    // Counted by the key as resolved (trimmed): padding a key with whitespace must not open extra slots.
+    const key = rawKey.trim();
     const principal = await authenticateKey(engine.identity, key, agentId);
     if (conn.key !== key && (perKey.get(key) ?? 0) >= limits.connections_per_key_max) {
       throw new ApiError('CONNECTION_LIMIT', `At most ${limits.connections_per_key_max} connections per API key.`, { limit: limits.connections_per_key_max });
@@ -123,7 +126,9 @@ export function attachWs(app: uWS.TemplatedApp, engine: Engine, isAccepting: () 
   }
 
   app.ws<Conn>('/ws/v1', {
-    maxPayloadLength: limits.frame_bytes_max,
+    // uWS drops the TCP connection without a close frame (the client sees 1006) past maxPayloadLength, so the
+    // frame limit is enforced in `message` with a proper 1009; uWS's own cap only bounds what is read.
+    maxPayloadLength: limits.frame_bytes_max * 2,
     maxBackpressure: limits.backpressure_bytes_max,
     closeOnBackpressureLimit: 1,
     idleTimeout: 120,
@@ -153,9 +158,14 @@ export function attachWs(app: uWS.TemplatedApp, engine: Engine, isAccepting: () 
           }
           res.cork(() => res.upgrade(conn, headers[0], headers[1], headers[2], context));
         },
-        (err) => {
+        async (err) => {
           if (conn.key) countKey(conn.key, -1);
-          refuse(fail(err));
+          const e = fail(err);
+          if (e.status === 401) {
+            const limited = await limiter.failedAuth(ip).then(() => null, (r: unknown) => (r instanceof RateLimited ? r.error : null));
+            if (limited) return refuse(limited);
+          }
+          refuse(e);
         },
       );
     },
@@ -169,6 +179,7 @@ export function attachWs(app: uWS.TemplatedApp, engine: Engine, isAccepting: () 
       }
     },
     message(sock, message) {
+      if (message.byteLength > limits.frame_bytes_max) return sock.end(ERRORS.PAYLOAD_TOO_LARGE.wsClose, 'frame too large');
       const text = Buffer.from(message).toString('utf8');
       onFrame(sock, text).catch((err) => channels.send(sock, errorFrame(fail(err))));
     },

@@ -69,6 +69,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     kdfCost: 1024,
     // Tests never touch the network: prices come only from what a test ingests.
     feed: 'none',
+    // Suites register many accounts from one address; the rate-limit test sets its own limits.
+    rate: { ...loadConfig({}).rate, auth_per_ip_per_minute: 0 },
     ...overrides,
   };
 }
