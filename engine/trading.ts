@@ -17,6 +17,8 @@ const RATE_WINDOW_MS = 60_000;
 interface Entry {
   actor: WalletActor;
   accepted: number[];
+  /** Settles once everything this wallet has handed to the journal so far is durable, or has failed. */
+  durable: Promise<void>;
 }
 
 /** Which wallet an agent's trading acts on: its own, or its battle wallet while it is in an active live battle. */
@@ -83,7 +85,7 @@ export class Trading {
     const actor = startWallet(wallet);
     actor.send({ type: 'events.apply', events: rows.map((r) => ({ ...r.payload, type: r.type }) as WalletEvent) });
     for (const o of Object.values(wallet.open)) this.index(agentId, o);
-    const e: Entry = { actor, accepted: [] };
+    const e: Entry = { actor, accepted: [], durable: Promise.resolve() };
     this.wallets.set(agentId, e);
     return e;
   }
@@ -142,8 +144,12 @@ export class Trading {
       if (e.type === 'order.placed') this.index(stream, e.order);
       else if ('order' in e) this.triggers.remove(e.order.order_id);
     }
+    const commit = this.journal.append(d.events.map((e) => ({ stream, type: e.type, payload: e })));
+    // Commits are in append order, so waiting for this one waits for every earlier event of the wallet too.
+    const entry = this.wallets.get(stream);
+    if (entry) entry.durable = commit.catch(() => {});
     try {
-      await this.journal.append(d.events.map((e) => ({ stream, type: e.type, payload: e })));
+      await commit;
     } catch (err) {
       this.log.error('journal.append_failed', { stream, err: err as Error });
       this.evict(stream);
@@ -187,7 +193,13 @@ export class Trading {
     if (route.paused) throw new ApiError('BATTLE_INVALID_STATE', 'This agent is paused in its battle; its orders are refused until it is resumed.', { battle_id: route.battle_id });
     const e = await this.entry(route.stream);
     const wallet = e.actor.getSnapshot().context.wallet;
-    if (req.client_order_id && wallet.client_ids[req.client_order_id]) return this.getOrder(p, wallet.client_ids[req.client_order_id]);
+    if (req.client_order_id && wallet.client_ids[req.client_order_id]) {
+      // The first request's order may still be on its way to the journal: answer only once it is durable. If its
+      // commit failed, the wallet was evicted and the order never happened: decide this request afresh.
+      await e.durable;
+      if (this.wallets.get(route.stream) !== e) return this.place(p, req);
+      return this.getOrder(p, wallet.client_ids[req.client_order_id]);
+    }
     const price = this.market.price(req.symbol);
     if (!price) throw new ApiError('PRICE_NOT_AVAILABLE', `No price for ${req.symbol} yet.`, { symbol: req.symbol });
     const now = Date.now();
@@ -242,6 +254,8 @@ export class Trading {
    * A position without a price cannot be sold; the new session drops it without a trade.
    */
   async reset(account: Account, agentId: string, startingBalance?: string) {
+    const agent = await this.identity.ownedAgent(account, agentId);
+    if (agent.status === 'archived') throw new ApiError('AGENT_INVALID_STATE', 'An archived agent cannot be reset.', { agent_id: agentId });
     await this.cancelAllOf(agentId);
     const e = await this.entry(agentId);
     const closed: OrderRec[] = [];
@@ -259,6 +273,8 @@ export class Trading {
         closed.push(d.order);
       }
     }
+    // The reset event is written beside the group commit: everything this wallet queued before must land first.
+    await e.durable;
     const out = await this.identity.resetAgent(account, agentId, startingBalance);
     this.evict(agentId);
     return { ...out, closed };

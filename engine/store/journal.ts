@@ -8,6 +8,7 @@ export interface JournalEvent {
 }
 
 interface Waiter {
+  seq: number;
   events: JournalEvent[];
   resolve: () => void;
   reject: (err: Error) => void;
@@ -35,7 +36,10 @@ export class Journal {
   private queue: Waiter[] = [];
   private writing = false;
   private closed = false;
-  private idle: Array<() => void> = [];
+  /** Waiters get increasing numbers; every waiter up to `settled` has its answer. */
+  private seq = 0;
+  private settled = 0;
+  private idle: Array<{ target: number; resolve: () => void }> = [];
   readonly stats = { commits: 0, events: 0, failures: 0 };
 
   constructor(
@@ -49,7 +53,7 @@ export class Journal {
     if (this.closed) return Promise.reject(new Error('journal is closed'));
     if (events.length === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      this.queue.push({ events, resolve, reject });
+      this.queue.push({ seq: ++this.seq, events, resolve, reject });
       if (!this.writing) {
         this.writing = true;
         // Let every append of the current tick join the first commit.
@@ -58,10 +62,18 @@ export class Journal {
     });
   }
 
-  /** Resolves once everything appended so far is durable (or failed). */
+  /** Resolves once everything appended so far is durable (or failed); later appends do not hold it up. */
   flush(): Promise<void> {
-    if (!this.writing && this.queue.length === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idle.push(resolve));
+    const target = this.seq;
+    if (this.settled >= target) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push({ target, resolve }));
+  }
+
+  private settle(upTo: number): void {
+    this.settled = Math.max(this.settled, upTo);
+    const ready = this.idle.filter((w) => w.target <= this.settled);
+    this.idle = this.idle.filter((w) => w.target > this.settled);
+    for (const w of ready) w.resolve();
   }
 
   async close(): Promise<void> {
@@ -104,8 +116,9 @@ export class Journal {
         this.queue = this.queue.filter((w) => !dependent.includes(w));
         for (const w of [...batch, ...dependent]) w.reject(err as Error);
       }
+      // Batches leave in append order, and dependents of a failure are answered early: all up to here are settled.
+      this.settle(this.queue.length === 0 ? this.seq : batch[batch.length - 1].seq);
     }
     this.writing = false;
-    for (const r of this.idle.splice(0)) r();
   }
 }

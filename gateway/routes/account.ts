@@ -146,7 +146,6 @@ export const accountRoutes = [
       const raw = body.new_starting_balance ?? body.starting_balance;
       const balance = raw === undefined ? undefined : positiveAmount(raw, body.new_starting_balance !== undefined ? 'new_starting_balance' : 'starting_balance');
       const agents = p.agent ? [p.agent] : (await engine.identity.listAgents(p.account.id, { includeArchived: false, limit: 500, offset: 0 })).agents;
-      await engine.journal.flush();
       const results = [];
       for (const agent of agents) {
         const before = portfolioOf(await engine.trading.wallet(agent.id), priceOf(engine));

@@ -198,14 +198,15 @@ export const agentRoutes = [
   }),
   route({
     method: 'POST', path: `${A}/{agent_id}/reset`, auth: 'jwt', group: 'agent', tag: 'agents', params: AgentIdParams, body: S.ResetAgentBody, response: S.AgentResponse,
-    summary: 'Restore the starting balance (optionally a new one) in a new trading session; history is kept.',
+    summary: 'Cancel resting orders, sell open positions at market, then restore the starting balance (optionally a new one) in a new trading session; history is kept.',
     async handler({ params, body, principal, engine }) {
       const p = caller(principal);
       const balance = body.starting_balance === undefined ? undefined : positiveAmount(body.starting_balance, 'starting_balance');
-      await engine.journal.flush();
-      const { agent, session } = await engine.identity.resetAgent(p.account, params.agent_id, balance);
-      engine.trading.evict(agent.id);
-      return { ...agentOut(agent, p.account, engine.identity), session_id: session.id };
+      const { agent, session, closed } = await engine.trading.reset(p.account, params.agent_id, balance);
+      return {
+        ...agentOut(agent, p.account, engine.identity), session_id: session.id,
+        closed_positions: closed.map((o) => ({ symbol: o.symbol, quantity: o.quantity, price: o.executed_price, realized_pnl: o.realized_pnl })),
+      };
     },
   }),
   route({

@@ -199,6 +199,26 @@ for (const backend of backends()) {
       t.equal(await count(db, 's9'), 51);
     });
 
+    t.test('flush() is not held up by appends made after it was called (sustained load)', async (t) => {
+      const journal = new Journal(db, 10);
+      for (let caller = 0; caller < 20; caller++) void journal.append([{ stream: 's9b', type: 'e', payload: { caller, n: 0 } }]);
+      let stop = false;
+      let later = 0;
+      // A producer that never lets the queue run dry while flush() waits.
+      const produce = async () => {
+        while (!stop) {
+          await journal.append([{ stream: 's9c', type: 'e', payload: { caller: later++, n: 0 } }]);
+        }
+      };
+      const producers = [produce(), produce(), produce()];
+      await journal.flush();
+      stop = true;
+      t.ok((await count(db, 's9b')) === 20, 'everything appended before flush() is durable when it resolves');
+      await Promise.all(producers);
+      await journal.flush();
+      t.equal(await count(db, 's9c'), later, 'and the producers carried on meanwhile');
+    });
+
     t.test('close() flushes, then append rejects', async (t) => {
       const journal = new Journal(db);
       const pending = Array.from({ length: 10 }, (_, caller) =>
