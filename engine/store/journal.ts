@@ -14,17 +14,21 @@ interface Waiter {
   reject: (err: Error) => void;
 }
 
-const INSERT_SQL = `INSERT INTO journal (stream, type, payload)
-  SELECT s, t, p FROM unnest($1::text[], $2::text[], $3::jsonb[]) AS u(s, t, p)`;
+/**
+ * Data-modifying CTEs that write derived rows in the same statement as the journal rows; `param` is the
+ * number of the first free `$n`. One statement per commit is atomic without BEGIN/COMMIT round trips.
+ */
+export type Projector = (events: readonly JournalEvent[], param: number) => { ctes: string[]; params: unknown[] };
+
+/** The whole batch travels as one JSON parameter: no per-element array escaping on the client side. */
+const JOURNAL_CTE = `j AS (INSERT INTO journal (stream, type, payload)
+  SELECT x.e->>'s', x.e->>'t', x.e->'p' FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(e, n) ORDER BY x.n)`;
+const journalRows = (events: readonly JournalEvent[]) => JSON.stringify(events.map((e) => ({ s: e.stream, t: e.type, p: e.payload })));
 
 /** Writes events inside a caller's transaction (rare administrative changes that must be atomic with rows). */
 export async function appendInTx(q: Queryable, events: readonly JournalEvent[]): Promise<void> {
   if (events.length === 0) return;
-  await q.query(INSERT_SQL, [
-    events.map((e) => e.stream),
-    events.map((e) => e.type),
-    events.map((e) => JSON.stringify(e.payload)),
-  ]);
+  await q.query(`WITH ${JOURNAL_CTE} SELECT 1`, [journalRows(events)]);
 }
 
 /**
@@ -45,8 +49,8 @@ export class Journal {
   constructor(
     private readonly db: Db,
     private readonly batchEventsMax = 5000,
-    /** Writes derived rows in the same transaction as the events (see projection.ts). */
-    private readonly project: ((q: Queryable, events: JournalEvent[]) => Promise<void>) | null = null,
+    /** Writes derived rows in the same statement as the events (see projection.ts). */
+    private readonly project: Projector | null = null,
   ) {}
 
   append(events: JournalEvent[]): Promise<void> {
@@ -97,13 +101,8 @@ export class Journal {
       const batch = this.takeBatch();
       const events = batch.flatMap((w) => w.events);
       try {
-        if (this.project) {
-          const project = this.project;
-          await this.db.tx(async (q) => {
-            await appendInTx(q, events);
-            await project(q, events);
-          });
-        } else await appendInTx(this.db, events);
+        const extra = this.project ? this.project(events, 2) : { ctes: [], params: [] };
+        await this.db.query(`WITH ${[JOURNAL_CTE, ...extra.ctes].join(',\n')} SELECT 1`, [journalRows(events), ...extra.params]);
         this.stats.commits += 1;
         this.stats.events += events.length;
         for (const w of batch) w.resolve();
