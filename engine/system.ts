@@ -13,6 +13,9 @@ import { createFeed } from './market/feeds/index.js';
 import type { Feed } from './market/types.js';
 import { Trading } from './trading.js';
 import { projectWalletEvents } from './store/projection.js';
+import { CandleWriter } from './market/candle-writer.js';
+import { Snapshotter } from './snapshots.js';
+import { Backtests, type StepRunner } from './backtests.js';
 
 /** Everything the gateway talks to. Built once at start-up, closed once at shutdown. */
 export interface Engine {
@@ -29,6 +32,10 @@ export interface Engine {
   readonly feed: Feed;
   /** Wallet actors, orders and the trigger index. */
   readonly trading: Trading;
+  /** Periodic equity snapshots of loaded wallets (analytics reads them). */
+  readonly snapshots: Snapshotter;
+  /** Backtest actors (sessions survive a restart) and their step workers. */
+  readonly backtests: Backtests;
   close(): Promise<void>;
 }
 
@@ -36,6 +43,17 @@ export interface EngineDeps {
   /** Tests inject a prepared database or bus; otherwise config decides. */
   db?: Db;
   bus?: Bus;
+  /** Runs backtest batches off the main thread; null steps everything in the main thread. Default: the piscina pool. */
+  stepRunner?: StepRunner | null;
+}
+
+/**
+ * The worker pool is loaded at run time: engine modules never import workers/ (workers run engine/core),
+ * and this composition root is the one place that wires it in.
+ */
+async function defaultStepRunner(): Promise<StepRunner | null> {
+  const { createStepPool } = (await import('../workers/pool.js')) as { createStepPool: () => StepRunner | null };
+  return createStepPool();
 }
 
 export async function createEngine(config: Config, log: Logger, deps: EngineDeps = {}): Promise<Engine> {
@@ -52,15 +70,29 @@ export async function createEngine(config: Config, log: Logger, deps: EngineDeps
     symbols: market.pairs().map((p) => p.symbol), url: config.feedUrl, seed: config.feedSeed,
     files: config.feedFiles, speed: config.feedSpeed, log,
   });
+  // Only real exchange trades become stored candles: synthetic or replayed prices (also a Binance feed that fell
+  // back to synthetic) must not end up in the history backtests read.
+  const candleWriter = config.feed === 'binance'
+    ? new CandleWriter(db, market, { accept: () => feed.name === 'binance', onError: (err) => log.error('candles.flush_failed', { err }) })
+    : null;
+  candleWriter?.start();
   const trading = new Trading(db, journal, market, identity, config.feeRate, log);
   await trading.start();
+  const snapshots = new Snapshotter(db, trading, market, config.snapshot_interval_ms, log);
+  snapshots.start();
+  const runner = deps.stepRunner === undefined ? await defaultStepRunner() : deps.stepRunner;
+  if (!runner) log.warn('backtest.no_workers', { reason: 'compiled worker not found; batches step in the main thread' });
+  const backtests = new Backtests(db, market, identity, runner, config.feeRate, log);
   // Not awaited: a slow or unreachable exchange must not hold up start-up (the feed falls back by itself).
   feed.start((tick) => market.ingest(tick)).catch((err) => log.error('feed.failed', { feed: feed.name, err }));
   log.info('market.ready', { pairs: market.pairs().length, feed: config.feed });
   return {
-    config, db, bus, journal, identity, secrets, log, market, feed, trading,
+    config, db, bus, journal, identity, secrets, log, market, feed, trading, snapshots, backtests,
     async close() {
       await feed.stop();
+      await candleWriter?.stop();
+      await snapshots.stop();
+      await backtests.close();
       await journal.close();
       await bus.close();
       await db.close();

@@ -3,6 +3,7 @@ import { ERRORS } from '../schemas/errors.js';
 import type { Agent } from '../engine/identity/types.js';
 import type { Route } from './router.js';
 import { routeTable } from './routes/index.js';
+import { BACKTEST_FILL_RULES } from './routes/backtest.js';
 
 const AUTH_TEXT = { public: 'none', optional: 'none (credentials optional)', any: 'X-API-Key or Bearer JWT', jwt: 'Bearer JWT only' } as const;
 
@@ -47,6 +48,7 @@ export function apiReferenceMarkdown(routes: Route[] = routeTable()): string {
     out.push(`- Success: HTTP ${r.status ?? 200}`, '');
   }
   out.push(WS_PROTOCOL, '');
+  out.push('## Backtest fill rules', BACKTEST_FILL_RULES, '');
   out.push('## Errors', 'Every error is `{"error":{"code","message","details"}}`.', '');
   out.push('| code | HTTP |', '|---|---|', ...Object.entries(ERRORS).map(([c, e]) => `| ${c} | ${e.status} |`));
   return out.join('\n');
@@ -83,6 +85,7 @@ Authenticate with <code>X-API-Key</code> (agent or account key) or <code>Authori
 <code>X-Agent-Id</code> scopes an account caller to one of its agents. Amounts are decimal strings with 8 decimal places.</p>
 <h2>Routes</h2><table><tr><th>Method</th><th>Path</th><th>Auth</th><th>What it does</th></tr>${rows}</table>
 <h2>WebSocket</h2><pre style="white-space:pre-wrap">${esc(WS_PROTOCOL.replace(/^## .*\n/, ''))}</pre>
+<h2>Backtest fill rules</h2><pre style="white-space:pre-wrap">${esc(BACKTEST_FILL_RULES)}</pre>
 <h2>Errors</h2><p>Body: <code>{"error":{"code","message","details"}}</code></p><table><tr><th>Code</th><th>HTTP</th><th>Meaning</th></tr>${errors}</table>
 </body></html>`;
 }

@@ -6,10 +6,13 @@ import { agentRoutes } from './agents.js';
 import { accountRoutes } from './account.js';
 import { marketRoutes } from './market.js';
 import { tradeRoutes } from './trade.js';
+import { analyticsRoutes } from './analytics.js';
+import { backtestRoutes } from './backtest.js';
+import { backtestReadRoutes } from './backtest-read.js';
 
 /** Every HTTP route, in the order the docs list them. */
 export function allRoutes(): RouteDef<TSchema, TSchema, TSchema>[] {
-  return [...systemRoutes, ...authRoutes, ...accountRoutes, ...agentRoutes, ...marketRoutes, ...tradeRoutes];
+  return [...systemRoutes, ...authRoutes, ...accountRoutes, ...agentRoutes, ...marketRoutes, ...tradeRoutes, ...analyticsRoutes, ...backtestRoutes, ...backtestReadRoutes];
 }
 
 let compiled: Route[] | null = null;

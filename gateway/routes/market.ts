@@ -1,7 +1,9 @@
+import { Type } from '@sinclair/typebox';
 import { ApiError } from '../../schemas/errors.js';
 import * as S from '../../schemas/market.js';
 import { fmt } from '../../engine/core/money.js';
 import { simulatedDepth } from '../../engine/market/depth.js';
+import { dataRange, intervalMs } from '../../engine/store/candles-repo.js';
 import type { Ticker } from '../../engine/market/types.js';
 import type { Engine } from '../../engine/system.js';
 import { route } from '../router.js';
@@ -44,6 +46,17 @@ function timeParam(value: string | undefined, field: string): number | undefined
   if (Number.isNaN(ms)) throw new ApiError('VALIDATION_ERROR', `${field} must be an ISO-8601 time.`, { field });
   return ms;
 }
+
+const NullableTime = Type.Union([Type.String({ format: 'date-time' }), Type.Null()]);
+const IntervalRangeOut = Type.Object({
+  interval: Type.String(), earliest: Type.String(), latest: Type.String(), count: Type.Integer(),
+  gaps: Type.Integer({ description: 'Periods without a candle between earliest and latest' }),
+});
+const DataRangeResponse = Type.Object({
+  earliest: NullableTime, latest: NullableTime, total_pairs: Type.Integer(), intervals_available: Type.Array(Type.String()),
+  data_gaps: Type.Array(Type.Object({ symbol: Type.String(), interval: Type.String(), missing: Type.Integer() })),
+  pairs: Type.Array(Type.Object({ symbol: Type.String(), intervals: Type.Array(IntervalRangeOut) })),
+});
 
 export const marketRoutes = [
   route({
@@ -147,6 +160,20 @@ export const marketRoutes = [
       const p = latest(engine, symbol);
       const depth = query.depth ?? 10;
       return { symbol, ...simulatedDepth(p.price, depth), depth, timestamp: isoMs(p.time) };
+    },
+  }),
+  route({
+    method: 'GET', path: `${M}/data-range`, auth: 'public', group: 'market', tag: 'market', response: DataRangeResponse,
+    summary: 'Stored historical candles (imported, downloaded or recorded live): first and last open time overall and per symbol and interval, with missing periods. Empty store: nulls.',
+    async handler({ engine }) {
+      const r = await dataRange(engine.db);
+      const intervals = new Set(r.pairs.flatMap((p) => p.intervals.map((i) => i.interval)));
+      return {
+        earliest: r.earliest, latest: r.latest, total_pairs: r.pairs.length,
+        intervals_available: [...intervals].sort((a, b) => (intervalMs(a) ?? 0) - (intervalMs(b) ?? 0)),
+        data_gaps: r.pairs.flatMap((p) => p.intervals.filter((i) => i.gaps > 0).map((i) => ({ symbol: p.symbol, interval: i.interval, missing: i.gaps }))),
+        pairs: r.pairs,
+      };
     },
   }),
 ];
