@@ -43,6 +43,14 @@ export interface Config {
     /** Other unauthenticated requests (public market data) per client IP. */
     public_per_ip_per_minute: number;
   };
+  /**
+   * Live battles: the equity snapshot period (from each battle's start), and the wall-clock length of one
+   * `duration_minutes` minute. The API keeps whole minutes as the seed says; tests shorten the minute instead.
+   */
+  battle: {
+    snapshot_interval_ms: number;
+    minute_ms: number;
+  };
   ws: {
     frame_bytes_max: number;
     /** Outbound bytes a socket may have queued; past it the socket is closed (a slow consumer is dropped). */
@@ -121,6 +129,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       account_per_minute: int(env.RATE_ACCOUNT_PER_MINUTE, 300_000),
       auth_per_ip_per_minute: int(env.RATE_AUTH_PER_IP_PER_MINUTE, 20),
       public_per_ip_per_minute: int(env.RATE_PUBLIC_PER_IP_PER_MINUTE, 60_000),
+    },
+    battle: {
+      snapshot_interval_ms: positive(env.BATTLE_SNAPSHOT_INTERVAL_MS, 5_000),
+      minute_ms: positive(env.BATTLE_MINUTE_MS, 60_000),
     },
     ws: {
       frame_bytes_max: int(env.WS_FRAME_BYTES_MAX, 64 * 1024),

@@ -16,6 +16,7 @@ import { projectWalletEvents } from './store/projection.js';
 import { CandleWriter } from './market/candle-writer.js';
 import { Snapshotter } from './snapshots.js';
 import { Backtests, type StepRunner } from './backtests.js';
+import { Battles } from './battles.js';
 
 /** Everything the gateway talks to. Built once at start-up, closed once at shutdown. */
 export interface Engine {
@@ -36,6 +37,8 @@ export interface Engine {
   readonly snapshots: Snapshotter;
   /** Backtest actors (sessions survive a restart) and their step workers. */
   readonly backtests: Backtests;
+  /** Battle actors (live and historical; running ones resume after a restart) and their clock. */
+  readonly battles: Battles;
   close(): Promise<void>;
 }
 
@@ -83,15 +86,20 @@ export async function createEngine(config: Config, log: Logger, deps: EngineDeps
   const runner = deps.stepRunner === undefined ? await defaultStepRunner() : deps.stepRunner;
   if (!runner) log.warn('backtest.no_workers', { reason: 'compiled worker not found; batches step in the main thread' });
   const backtests = new Backtests(db, market, identity, runner, config.feeRate, log);
+  // After trading (it routes live participants' orders) and sharing the backtests' worker pool.
+  const battles = new Battles(db, market, identity, trading, runner, { feeRate: config.feeRate, ...config.battle }, log);
+  await battles.start();
   // Not awaited: a slow or unreachable exchange must not hold up start-up (the feed falls back by itself).
   feed.start((tick) => market.ingest(tick)).catch((err) => log.error('feed.failed', { feed: feed.name, err }));
   log.info('market.ready', { pairs: market.pairs().length, feed: config.feed });
   return {
-    config, db, bus, journal, identity, secrets, log, market, feed, trading, snapshots, backtests,
+    config, db, bus, journal, identity, secrets, log, market, feed, trading, snapshots, backtests, battles,
     async close() {
       await feed.stop();
       await candleWriter?.stop();
       await snapshots.stop();
+      // Before backtests, which close the shared worker pool; before the journal, which battle stops write to.
+      await battles.close();
       await backtests.close();
       await journal.close();
       await bus.close();

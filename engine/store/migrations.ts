@@ -243,6 +243,39 @@ CREATE INDEX orders_battle_idx ON orders (battle_id, agent_id) WHERE battle_id I
 CREATE INDEX trades_battle_idx ON trades (battle_id, agent_id) WHERE battle_id IS NOT NULL;
 `,
   },
+  {
+    id: 5,
+    name: 'battle_history',
+    sql: `
+-- Equity points of battle participants (live: every snapshot interval of the battle's clock; historical: at
+-- the start, after fills, every hour of data and at the end). One point per participant and instant.
+CREATE TABLE battle_snapshots (
+  battle_id      UUID NOT NULL REFERENCES battles(id) ON DELETE CASCADE,
+  agent_id       UUID NOT NULL,
+  taken_at       TIMESTAMPTZ NOT NULL,
+  equity         NUMERIC(38,8) NOT NULL,
+  available_cash NUMERIC(38,8) NOT NULL,
+  locked_cash    NUMERIC(38,8) NOT NULL,
+  position_value NUMERIC(38,8) NOT NULL,
+  unrealized_pnl NUMERIC(38,8) NOT NULL,
+  realized_pnl   NUMERIC(38,8) NOT NULL,
+  trade_count    INTEGER NOT NULL,
+  PRIMARY KEY (battle_id, agent_id, taken_at)
+);
+-- Orders (each state they reach) and fills of historical battles, append-only; with battles.state (the
+-- participants' sim states) it rebuilds a running historical battle after a restart.
+CREATE TABLE battle_log (
+  battle_id UUID NOT NULL REFERENCES battles(id) ON DELETE CASCADE,
+  seq       INTEGER NOT NULL,
+  agent_id  UUID NOT NULL,
+  kind      TEXT NOT NULL CHECK (kind IN ('order','trade')),
+  body      JSONB NOT NULL,
+  PRIMARY KEY (battle_id, seq)
+);
+CREATE INDEX battles_account_idx ON battles (account_id, created_at DESC);
+CREATE INDEX battles_running_idx ON battles (status) WHERE status IN ('active','paused');
+`,
+  },
 ];
 
 /** Applies every migration not yet applied, each in its own transaction; safe to run concurrently. */

@@ -9,10 +9,11 @@ import { tradeRoutes } from './trade.js';
 import { analyticsRoutes } from './analytics.js';
 import { backtestRoutes } from './backtest.js';
 import { backtestReadRoutes } from './backtest-read.js';
+import { battleRoutes } from './battles.js';
 
 /** Every HTTP route, in the order the docs list them. */
 export function allRoutes(): RouteDef<TSchema, TSchema, TSchema>[] {
-  return [...systemRoutes, ...authRoutes, ...accountRoutes, ...agentRoutes, ...marketRoutes, ...tradeRoutes, ...analyticsRoutes, ...backtestRoutes, ...backtestReadRoutes];
+  return [...systemRoutes, ...authRoutes, ...accountRoutes, ...agentRoutes, ...marketRoutes, ...tradeRoutes, ...analyticsRoutes, ...backtestRoutes, ...backtestReadRoutes, ...battleRoutes];
 }
 
 let compiled: Route[] | null = null;

@@ -23,10 +23,11 @@ export interface Conn {
 }
 export type Sock = uWS.WebSocket<Conn>;
 
-export const CHANNELS = ['ticker', 'ticker_all', 'candles', 'orders', 'portfolio'] as const;
+export const CHANNELS = ['ticker', 'ticker_all', 'candles', 'orders', 'portfolio', 'battle'] as const;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** A subscribe frame in either spelling → the full channel key pushes carry (`ticker:BTCUSDT`, `candles:ETHUSDT:1m`, `orders`). */
-export function channelKey(f: { channel: string; symbol?: string; interval?: string }, knownSymbol: (s: string) => boolean): string {
+export function channelKey(f: { channel: string; symbol?: string; interval?: string; battle_id?: string }, knownSymbol: (s: string) => boolean): string {
   const parts = f.channel.trim().split(':');
   const name = parts[0].toLowerCase();
   const symbol = (parts[1] ?? f.symbol ?? '').trim().toUpperCase();
@@ -46,6 +47,11 @@ export function channelKey(f: { channel: string; symbol?: string; interval?: str
     return `candles:${s}:${interval}`;
   }
   if ((name === 'orders' || name === 'portfolio') && parts.length === 1) return name;
+  if (name === 'battle') {
+    const id = (parts[1] ?? f.battle_id ?? '').trim().toLowerCase();
+    if (!UUID.test(id)) throw new ApiError('INVALID_CHANNEL', "Channel 'battle' needs a battle_id (a UUID).", { channel: f.channel });
+    return `battle:${id}`;
+  }
   throw new ApiError('INVALID_CHANNEL', `Unknown channel '${f.channel}'. Valid channels: ${CHANNELS.join(', ')}.`, { channel: f.channel });
 }
 
@@ -59,6 +65,8 @@ export class Channels {
   private readonly lastCandle = new Map<string, Candle>();
   private readonly stops: Array<() => void> = [];
   private timer: NodeJS.Timeout | null = null;
+  private readonly outbox = new Map<Sock, string[]>();
+  private flushing = false;
   dropped = 0;
 
   constructor(private readonly engine: Engine) {}
@@ -66,6 +74,8 @@ export class Channels {
   start(portfolio_interval_ms: number): void {
     this.stops.push(this.engine.market.onTick((t) => this.onTick(t)));
     this.stops.push(this.engine.trading.onEvents((agentId, events) => this.onWalletEvents(agentId, events)));
+    // Seed frames: {"channel":"battle","type":"battle:update|battle:trade|battle:status","data":{…}}, plus the battle id.
+    this.stops.push(this.engine.battles.onEvent((e) => this.publish(`battle:${e.battle_id}`, () => JSON.stringify({ channel: 'battle', type: e.type, battle_id: e.battle_id, data: e.data }))));
     this.timer = setInterval(() => void this.pushPortfolios(), portfolio_interval_ms);
     this.timer.unref();
   }
@@ -77,6 +87,11 @@ export class Channels {
 
   /** The internal topics a channel key covers for this caller (orders and portfolio are per agent). */
   async topicsFor(key: string, p: Principal): Promise<string[]> {
+    // Only the battle's owner account (any of its keys) may watch it: 404 BATTLE_NOT_FOUND / 403 PERMISSION_DENIED otherwise.
+    if (key.startsWith('battle:')) {
+      await this.engine.battles.assertOwner(p.account, key.slice('battle:'.length));
+      return [key];
+    }
     if (key !== 'orders' && key !== 'portfolio') return [key];
     const agents = p.agent ? [p.agent.id] : (await this.engine.identity.listAgents(p.account.id, { includeArchived: false, limit: 500, offset: 0 })).agents.map((a) => a.id);
     return agents.map((id) => `${key}:${id}`);
@@ -98,19 +113,50 @@ export class Channels {
     for (const t of conn.subs.get(key) ?? []) {
       const set = this.topics.get(t);
       set?.delete(sock);
-      if (set?.size === 0) this.topics.delete(t);
+      if (set?.size === 0) {
+        this.topics.delete(t);
+        // Its last candle snapshot goes too: after a gap without subscribers it would be stale, and a later
+        // push would send it as the "closed" candle with wrong OHLCV.
+        this.lastCandle.delete(t);
+      }
     }
     conn.subs.delete(key);
   }
 
   drop(sock: Sock): void {
+    this.outbox.delete(sock);
     for (const key of [...sock.getUserData().subs.keys()]) this.remove(sock, key);
   }
 
   /** Writes one frame; a closed socket is skipped, a full one is closed by uWS (counted here). */
   send(sock: Sock, frame: string): void {
     if (sock.getUserData().closed) return;
-    if (sock.send(frame, false) === 2) this.dropped += 1;
+    let frames = this.outbox.get(sock);
+    if (!frames) this.outbox.set(sock, (frames = []));
+    frames.push(frame);
+    if (!this.flushing) {
+      this.flushing = true;
+      setImmediate(() => this.flushAll());
+    }
+  }
+
+  /**
+   * Frames produced in one turn of the event loop (e.g. the acks of one group commit) leave corked: one write
+   * per socket instead of one per frame.
+   */
+  private flushAll(): void {
+    this.flushing = false;
+    for (const sock of [...this.outbox.keys()]) this.flush(sock);
+  }
+
+  /** Writes a socket's queued frames now (also before closing it, so a final error frame is not lost). */
+  flush(sock: Sock): void {
+    const frames = this.outbox.get(sock);
+    this.outbox.delete(sock);
+    if (!frames || sock.getUserData().closed) return;
+    sock.cork(() => {
+      for (const f of frames) if (sock.send(f, false) === 2) this.dropped += 1;
+    });
   }
 
   private publish(topic: string, frame: () => string, skip?: Set<Sock>): void {

@@ -81,11 +81,22 @@ export function attachWs(app: uWS.TemplatedApp, engine: Engine, isAccepting: () 
         await authenticate(conn, f.api_key as string, (f.agent_id as string | undefined) ?? null);
       } catch (err) {
         channels.send(sock, errorFrame(fail(err)));
+        channels.flush(sock);
         return sock.end(fail(err).code === 'CONNECTION_LIMIT' ? 4429 : 4401, 'authentication failed');
       }
       if (conn.authTimer) clearTimeout(conn.authTimer);
       conn.authTimer = null;
       const p = conn.principal!;
+      // Re-authentication: orders/portfolio follow the new principal at once (the previous key may have been
+      // revoked; its agents' events must stop here, not at the next ping check). The slots are kept.
+      // A battle subscription survives only if the new principal's account owns the battle.
+      const own = [...conn.subs.keys()].filter((k) => k === 'orders' || k === 'portfolio' || k.startsWith('battle:'));
+      for (const k of own) channels.add(sock, k, []);
+      for (const k of own) {
+        const topics = k.startsWith('battle:') ? await channels.topicsFor(k, p).catch(() => []) : await channels.topicsFor(k, p);
+        if (conn.closed || conn.principal !== p) return;
+        channels.add(sock, k, topics);
+      }
       return channels.send(sock, JSON.stringify({ type: 'authenticated', account_id: p.account.id, agent_id: p.agent?.id ?? null }));
     }
     if (action !== 'subscribe' && action !== 'unsubscribe') {
@@ -101,7 +112,10 @@ export function attachWs(app: uWS.TemplatedApp, engine: Engine, isAccepting: () 
     if (!conn.subs.has(key) && conn.subs.size >= limits.subscriptions_max) {
       throw new ApiError('SUBSCRIPTION_LIMIT', `Maximum of ${limits.subscriptions_max} subscriptions per connection reached.`, { limit: limits.subscriptions_max, channel: key });
     }
-    const topics = await channels.topicsFor(key, conn.principal);
+    let p = conn.principal;
+    let topics = await channels.topicsFor(key, p);
+    // A re-authentication may have landed meanwhile: never add topics of the previous principal.
+    while (!conn.closed && conn.principal !== p) topics = await channels.topicsFor(key, (p = conn.principal));
     if (conn.closed) return;
     channels.add(sock, key, topics);
     channels.send(sock, JSON.stringify({ type: 'subscribed', channel: key }));
@@ -203,6 +217,7 @@ export function attachWs(app: uWS.TemplatedApp, engine: Engine, isAccepting: () 
         (err) => {
           if (conn.closed) return;
           channels.send(sock, errorFrame(fail(err)));
+          channels.flush(sock);
           sock.end(4401, 'credentials no longer valid');
         },
       );
@@ -215,7 +230,10 @@ export function attachWs(app: uWS.TemplatedApp, engine: Engine, isAccepting: () 
     close() {
       clearInterval(pinger);
       channels.stop();
-      for (const sock of [...sockets]) sock.end(1001, 'server shutting down');
+      for (const sock of [...sockets]) {
+        channels.flush(sock);
+        sock.end(1001, 'server shutting down');
+      }
     },
   };
 }
