@@ -122,7 +122,29 @@ function fail(location: string, check: TypeCheck<TSchema>, value: unknown): neve
   throw new ApiError('VALIDATION_ERROR', `${field}: ${first?.message ?? 'invalid'}`, { field, location });
 }
 
-/** Validates path, query and body with the compiled schemas; query strings are coerced first. */
+/** Bounds on every request's input, beyond what each route's schema says. */
+export const INPUT_LIMITS = {
+  /** Nesting of objects and arrays; deeper JSON overflows the stack where it is serialized again (jsonb columns). */
+  json_depth_max: 32,
+} as const;
+
+const NUL = '\u0000';
+
+/** The first string or key holding U+0000 (PostgreSQL stores it in neither text nor jsonb), or the first value nested too deep. */
+function unstorable(value: unknown, path: string, depth = 0): { field: string; reason: string } | null {
+  if (typeof value === 'string') return value.includes(NUL) ? { field: path, reason: 'must not contain the character U+0000' } : null;
+  if (typeof value !== 'object' || value === null) return null;
+  if (depth >= INPUT_LIMITS.json_depth_max) return { field: path, reason: `must not nest deeper than ${INPUT_LIMITS.json_depth_max} levels` };
+  for (const [k, v] of Object.entries(value)) {
+    const field = path ? `${path}.${k}` : k;
+    if (k.includes(NUL)) return { field, reason: 'must not contain the character U+0000' };
+    const bad = unstorable(v, field, depth + 1);
+    if (bad) return bad;
+  }
+  return null;
+}
+
+/** Validates path, query and body with the compiled schemas (query strings are coerced first), then refuses what no column can hold. */
 export function validate(route: Route, params: Record<string, string>, query: Record<string, string>, body: unknown) {
   const { check } = route;
   if (check.params && !check.params.Check(params)) fail('path', check.params, params);
@@ -132,5 +154,9 @@ export function validate(route: Route, params: Record<string, string>, query: Re
     if (!check.query!.Check(q)) fail('query', check.query!, q);
   }
   if (check.body && !check.body.Check(body)) fail('body', check.body, body);
+  for (const [location, value] of [['path', params], ['query', q], ['body', body]] as const) {
+    const bad = unstorable(value, '');
+    if (bad) throw new ApiError('VALIDATION_ERROR', `${bad.field || location} ${bad.reason}.`, { field: bad.field || location, location });
+  }
   return { params, query: q, body };
 }
