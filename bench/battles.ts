@@ -1,12 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
-import { loadCandleCsv } from '../engine/market/csv.js';
-import { mulberry32 } from '../engine/market/prng.js';
 import { BUILTIN_PAIRS } from '../engine/market/pairs.js';
-import { allocSeries, fromScaled, setCandle, toScaled, type CandleIn, type Series } from '../engine/core/series.js';
+import { fromScaled, toScaled, type CandleIn, type Series } from '../engine/core/series.js';
 import { BACKTEST_RISK_BASE, priceOf } from '../engine/core/sim.js';
 import type { Battle, HistState } from '../engine/core/battle-rules.js';
 import { emptyRuntime, initialSims, simConfigs, type HistClock } from '../engine/core/battle-sim.js';
@@ -18,6 +16,7 @@ import { createLogger } from '../engine/log.js';
 import { createEngine } from '../engine/system.js';
 import { startServer } from '../gateway/server.js';
 import { createStepPool } from '../workers/pool.js';
+import { CELLS, MIN, monthOfCandles, seriesOf, START, STEPS, SYMBOLS, WARMUP } from './month.js';
 
 /**
  * Battle benchmark (not a test), over the month bench/backtest.ts uses (1-minute candles × 5 symbols: ADA,
@@ -32,41 +31,10 @@ import { createStepPool } from '../workers/pool.js';
  * measured in this run: bench/backtest.ts's plain loop over the same typed arrays (the comparisons the step
  * loop makes per candle, nothing else).
  */
-const REAL = ['ADAUSDT', 'DOGEUSDT', 'DOTUSDT'];
-const SYNTH: Array<[string, number]> = [['BTCUSDT', 105_000], ['ETHUSDT', 2_500]];
-const SYMBOLS = [...REAL, ...SYNTH.map(([s]) => s)];
-const MIN = 60_000;
-const START = Date.parse('2025-05-30T16:40:00Z');
-const STEPS = 30 * 1440;
-const WARMUP = 1440;
-const CELLS = STEPS * SYMBOLS.length;
 const AGENTS_A = 10;
 const ORDER_EVERY = 50;
 const BATTLES_B = 50;
 
-/** The month of bench/backtest.ts, candle for candle (same files, same window, same seeds). */
-function monthOfCandles(): Record<string, CandleIn[]> {
-  const out: Record<string, CandleIn[]> = {};
-  for (const sym of REAL) out[sym] = loadCandleCsv(resolve('../shared/data/bybit-linear', `${sym}_1m.csv`)).candles.filter((c) => c.time >= START && c.time < START + STEPS * MIN);
-  for (const [k, [sym, p0]] of SYNTH.entries()) {
-    const draw = mulberry32(1000 + k);
-    let p = p0 * 100;
-    out[sym] = Array.from({ length: STEPS }, (_, j) => {
-      const o = p;
-      p = Math.max(1, Math.round(p * (1 + ((draw() % 2001) - 1000) / 1e6)));
-      const wick = () => Math.round(p * ((draw() % 500) / 1e6));
-      const f = (x: number) => (x / 100).toFixed(2);
-      return { time: START + j * MIN, open: f(o), high: f(Math.max(o, p) + wick()), low: f(Math.min(o, p) - wick()), close: f(p), volume: String(1 + (draw() % 500)) };
-    });
-  }
-  return out;
-}
-
-function seriesOf(candles: Record<string, CandleIn[]>): Series {
-  const s = allocSeries({ symbols: SYMBOLS, interval_ms: MIN, t0: START - WARMUP * MIN, length: WARMUP + STEPS });
-  SYMBOLS.forEach((sym, k) => candles[sym].forEach((c) => setCandle(s, k, c)));
-  return s;
-}
 
 /** bench/backtest.ts's ceiling. */
 function plainLoop(s: Series): number {

@@ -34,6 +34,7 @@ export interface Series extends SeriesLayout {
   volume: Float64Array;
 }
 
+/** A candle as files and the candles table give it (decimal strings). */
 export interface CandleIn {
   /** Open time, epoch ms. */
   time: number;
@@ -42,6 +43,7 @@ export interface CandleIn {
   low: string;
   close: string;
   volume: string;
+  trade_count?: number;
 }
 
 /** "123.45" → 12345000000. Throws past 8 decimals or PRICE_MAX: such a price would not compare exactly. */

@@ -1,4 +1,5 @@
 import type { Queryable } from './db.js';
+import type { CandleIn } from '../core/series.js';
 
 /**
  * SQL for the `candles` table (PK symbol, interval, open_time). Prices and volumes go to SQL as the strings
@@ -15,16 +16,7 @@ import type { Queryable } from './db.js';
  * 16:00 hour whose open is really 16:40's. Re-deriving after more data arrives completes such periods.
  */
 
-export interface CandleIn {
-  /** Open time, epoch ms. */
-  time: number;
-  open: string;
-  high: string;
-  low: string;
-  close: string;
-  volume: string;
-  trade_count?: number;
-}
+export type { CandleIn };
 
 export interface CandleRow {
   time: number;
