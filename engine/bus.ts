@@ -56,9 +56,16 @@ export function createMemoryBus(now: () => number = Date.now): Bus {
   };
 }
 
+/** A Redis command without an answer by then fails (callers fall back: rate limits open, fan-out skipped). */
+export const BUS_COMMAND_TIMEOUT_MS = 1000;
+
 export async function createRedisBus(url: string, keyPrefix = ''): Promise<Bus> {
   const opts = { lazyConnect: true, maxRetriesPerRequest: 2, connectTimeout: 5000, enableOfflineQueue: true };
-  const cmd = new Redis(url, opts);
+  // Commands sit on every request's path (rate-limit counters): while Redis is away they fail at once instead of
+  // queueing until several reconnects have failed (seconds per request), and a Redis that stops answering costs
+  // one timeout, after which the connection is dropped so the next commands fail fast until a new one is ready.
+  // The subscriber keeps its queue: subscriptions are made at start-up and renewed by ioredis on reconnect.
+  const cmd = new Redis(url, { ...opts, enableOfflineQueue: false, commandTimeout: BUS_COMMAND_TIMEOUT_MS });
   const sub = new Redis(url, opts);
   // Connection errors are reported through ping() and failed commands, never as crashes.
   cmd.on('error', () => {});
@@ -74,10 +81,18 @@ export async function createRedisBus(url: string, keyPrefix = ''): Promise<Bus> 
     for (const h of handlers.get(channel) ?? []) h(message);
   });
   const ch = (c: string) => keyPrefix + c;
+  const run = async <T>(command: () => Promise<T>): Promise<T> => {
+    try {
+      return await command();
+    } catch (err) {
+      if ((err as Error).message === 'Command timed out' && cmd.status === 'ready') cmd.disconnect(true);
+      throw err;
+    }
+  };
   return {
     kind: 'redis',
     async publish(channel, message) {
-      await cmd.publish(ch(channel), message);
+      await run(() => cmd.publish(ch(channel), message));
     },
     async subscribe(channel, handler) {
       const key = ch(channel);
@@ -97,12 +112,12 @@ export async function createRedisBus(url: string, keyPrefix = ''): Promise<Bus> 
     },
     async incrWindow(key, window_seconds) {
       const k = ch(key);
-      const res = await cmd.multi().incr(k).expire(k, window_seconds, 'NX').exec();
+      const res = await run(() => cmd.multi().incr(k).expire(k, window_seconds, 'NX').exec());
       return Number(res?.[0]?.[1] ?? 0);
     },
     async ping() {
       const t0 = performance.now();
-      await cmd.ping();
+      await run(() => cmd.ping());
       return Math.round((performance.now() - t0) * 100) / 100;
     },
     async close() {

@@ -1,24 +1,40 @@
 import { randomUUID } from 'node:crypto';
 import { ApiError } from '../schemas/errors.js';
 import type { Db } from './store/db.js';
-import type { Journal } from './store/journal.js';
+import type { Journal, JournalEvent } from './store/journal.js';
 import { battleStream, parseStream } from './store/streams.js';
 import type { Logger } from './log.js';
 import type { MarketData, Tick } from './market/types.js';
 import { TriggerIndex, scaled } from './market/trigger-index.js';
 import { triggerDirection, type Decision, type MarketCtx, type PlaceInput } from './core/orders.js';
-import { emptyWallet, type OrderRec, type WalletEvent, type WalletState } from './core/wallet.js';
+import { applyEvent, emptyWallet, type OrderRec, type WalletEvent, type WalletState } from './core/wallet.js';
 import { startWallet, type WalletActor } from './machines/wallet.machine.js';
 import type { IdentityService } from './identity/service.js';
 import type { Account, Agent, Principal } from './identity/types.js';
 
 const RATE_WINDOW_MS = 60_000;
+/** A stale wallet (see Entry.stale) that reads or ticks find is re-read from its journal at most this often. */
+const RECONCILE_RETRY_MS = 1000;
 
 interface Entry {
   actor: WalletActor;
   accepted: number[];
   /** Settles once everything this wallet has handed to the journal so far is durable, or has failed. */
   durable: Promise<void>;
+  /**
+   * The wallet as its durable events leave it: what memory goes back to when a commit fails. Its client_ids map
+   * is the live one (it only grows, and is large): the ids of orders that failed to commit are taken out of it.
+   */
+  base: WalletState;
+  /**
+   * A commit of this wallet failed. Memory shows what was durable before it, so reads keep answering while the
+   * database is away; but a commit whose answer was lost may still have landed, so the journal is read again
+   * before the wallet decides anything (a command waits for it; a tick skips the wallet and asks for it).
+   */
+  stale: boolean;
+  reconciling: Promise<void> | null;
+  /** When a read or a tick may next start a reconcile of a stale wallet. */
+  retryAt: number;
 }
 
 /** Which wallet an agent's trading acts on: its own, or its battle wallet while it is in an active live battle. */
@@ -58,7 +74,9 @@ export class Trading {
     private readonly identity: IdentityService,
     private readonly feeRate: string,
     private readonly log: Logger,
-  ) {}
+  ) {
+    journal.onFailure((lost) => this.lost(lost));
+  }
 
   /** Loads every wallet with resting orders so that ticks can fire them, and starts listening to ticks. */
   async start(): Promise<void> {
@@ -85,9 +103,46 @@ export class Trading {
     const actor = startWallet(wallet);
     actor.send({ type: 'events.apply', events: rows.map((r) => ({ ...r.payload, type: r.type }) as WalletEvent) });
     for (const o of Object.values(wallet.open)) this.index(agentId, o);
-    const e: Entry = { actor, accepted: [], durable: Promise.resolve() };
+    const e: Entry = { actor, accepted: [], durable: Promise.resolve(), base: baseOf(wallet), stale: false, reconciling: null, retryAt: 0 };
     this.wallets.set(agentId, e);
     return e;
+  }
+
+  /** The wallet for a command: a stale one is first read again from its journal (503 while the database is away). */
+  private async writable(stream: string): Promise<Entry> {
+    const e = await this.entry(stream);
+    if (e.stale) await this.reconcile(stream, e);
+    return e;
+  }
+
+  /** Rebuilds a stale wallet, in place, from its journal stream (once at a time; nothing decides on it meanwhile). */
+  private reconcile(stream: string, e: Entry): Promise<void> {
+    e.reconciling ??= (async () => {
+      const rows = await this.db.query<{ type: WalletEvent['type']; payload: WalletEvent }>(`SELECT type, payload FROM journal WHERE stream = $1 ORDER BY seq`, [stream]);
+      if (!e.stale || this.wallets.get(stream) !== e) return;
+      const fresh = emptyWallet(stream);
+      for (const r of rows) applyEvent(fresh, { ...r.payload, type: r.type } as WalletEvent);
+      const wallet = e.actor.getSnapshot().context.wallet;
+      Object.assign(wallet, fresh);
+      e.base = baseOf(wallet);
+      e.stale = false;
+      this.triggers.removeAgent(stream);
+      for (const o of Object.values(wallet.open)) this.index(stream, o);
+      this.log.info('trading.wallet_reconciled', { stream, events: rows.length });
+      // Orders that prices crossed while the wallet was stale fire now, not on some later tick.
+      for (const symbol of new Set(Object.values(wallet.open).map((o) => o.symbol))) {
+        const last = this.market.price(symbol);
+        if (last) this.fire(symbol, last.price);
+      }
+    })().finally(() => (e.reconciling = null));
+    return e.reconciling;
+  }
+
+  /** Reads and ticks do not wait for a stale wallet; they start its reconcile, at most once a RECONCILE_RETRY_MS. */
+  private reconcileSoon(stream: string, e: Entry): void {
+    if (e.reconciling || Date.now() < e.retryAt) return;
+    e.retryAt = Date.now() + RECONCILE_RETRY_MS;
+    this.reconcile(stream, e).catch(() => {});
   }
 
   /** Drops a wallet from memory (after a reset, delete or failed commit); the next use replays the journal. */
@@ -117,7 +172,9 @@ export class Trading {
   }
 
   async walletOf(stream: string): Promise<WalletState> {
-    return (await this.entry(stream)).actor.getSnapshot().context.wallet;
+    const e = await this.entry(stream);
+    if (e.stale) this.reconcileSoon(stream, e);
+    return e.actor.getSnapshot().context.wallet;
   }
 
   /** Opens a wallet with a starting balance (a battle wallet); durable before it returns. */
@@ -138,7 +195,7 @@ export class Trading {
     };
   }
 
-  /** Journals a decision's events; on failure the wallet is reloaded from what is durable and the caller gets 503. */
+  /** Journals a decision's events; on failure the wallet goes back to what is durable and the caller gets 503. */
   private async persist(stream: string, d: Decision & { ok: true }): Promise<void> {
     for (const e of d.events) {
       if (e.type === 'order.placed') this.index(stream, e.order);
@@ -151,10 +208,13 @@ export class Trading {
     try {
       await commit;
     } catch (err) {
+      // The wallet has already gone back (see lost()), before anything else could act on it.
       this.log.error('journal.append_failed', { stream, err: err as Error });
-      this.evict(stream);
-      throw new ApiError('SERVICE_UNAVAILABLE', 'The order could not be made durable; it was not accepted.');
+      // Not "not accepted": when the connection died after the database had the commit, it may have landed.
+      throw new ApiError('SERVICE_UNAVAILABLE', 'Storage is unavailable: not acknowledged. A retry with the same client_order_id answers the order if it was recorded after all.');
     }
+    // Commits succeed in append order and each continuation runs in that order: `base` takes the events in order.
+    if (entry && this.wallets.get(stream) === entry) for (const e of d.events) applyEvent(entry.base, e);
     const { agent_id, battle_id } = parseStream(stream);
     for (const l of this.listeners) {
       try {
@@ -162,6 +222,29 @@ export class Trading {
       } catch (err) {
         this.log.error('trading.listener_failed', { stream, err: err as Error });
       }
+    }
+  }
+
+  /**
+   * A commit failed, and with it every later event of its streams queued behind it (called by the journal before
+   * any caller hears of it). Each wallet it touched goes back, in memory and in place, to what was durable, and
+   * is stale until its journal has been read again.
+   */
+  private lost(events: readonly JournalEvent[]): void {
+    const byStream = new Map<string, WalletEvent[]>();
+    for (const e of events) byStream.set(e.stream, [...(byStream.get(e.stream) ?? []), e.payload as WalletEvent]);
+    for (const [stream, lost] of byStream) {
+      const entry = this.wallets.get(stream);
+      if (!entry) continue;
+      const wallet = entry.actor.getSnapshot().context.wallet;
+      const ids = entry.base.client_ids;
+      Object.assign(wallet, structuredClone({ ...entry.base, client_ids: {} }), { client_ids: ids });
+      // An order resting in the durable state keeps its id (a failed cancel or fill of it); any other order of the
+      // lost events never existed as far as memory knows (a placement, or a market order filled at once).
+      for (const e of lost) if ('order' in e && e.order.client_order_id && !entry.base.open[e.order.order_id]) delete ids[e.order.client_order_id];
+      entry.stale = true;
+      this.triggers.removeAgent(stream);
+      for (const o of Object.values(wallet.open)) this.index(stream, o);
     }
   }
 
@@ -191,14 +274,15 @@ export class Trading {
     }
     const route = this.route(agent.id);
     if (route.paused) throw new ApiError('BATTLE_INVALID_STATE', 'This agent is paused in its battle; its orders are refused until it is resumed.', { battle_id: route.battle_id });
-    const e = await this.entry(route.stream);
+    const e = await this.writable(route.stream);
     const wallet = e.actor.getSnapshot().context.wallet;
     if (req.client_order_id && wallet.client_ids[req.client_order_id]) {
       // The first request's order may still be on its way to the journal: answer only once it is durable. If its
-      // commit failed, the wallet was evicted and the order never happened: decide this request afresh.
+      // commit failed, the wallet went back without it (or was evicted): decide afresh, from the journal.
       await e.durable;
-      if (this.wallets.get(route.stream) !== e) return this.place(p, req);
-      return this.getOrder(p, wallet.client_ids[req.client_order_id]);
+      const first = wallet.client_ids[req.client_order_id];
+      if (this.wallets.get(route.stream) !== e || !first) return this.place(p, req);
+      return this.getOrder(p, first);
     }
     const price = this.market.price(req.symbol);
     if (!price) throw new ApiError('PRICE_NOT_AVAILABLE', `No price for ${req.symbol} yet.`, { symbol: req.symbol });
@@ -218,7 +302,7 @@ export class Trading {
 
   async cancel(p: Principal, orderId: string): Promise<OrderRec> {
     const stream = this.route(this.tradingAgent(p).id).stream;
-    const e = await this.entry(stream);
+    const e = await this.writable(stream);
     let decision: Decision | undefined;
     e.actor.send({ type: 'order.cancel', order_id: orderId, now: new Date(), reply: (d) => (decision = d) });
     if (!decision!.ok) {
@@ -235,7 +319,7 @@ export class Trading {
 
   /** Cancels every resting order of a wallet, releasing the holds; returns the cancelled orders. */
   async cancelAllOf(stream: string): Promise<OrderRec[]> {
-    const e = await this.entry(stream);
+    const e = await this.writable(stream);
     const out: OrderRec[] = [];
     for (const id of Object.keys(e.actor.getSnapshot().context.wallet.open)) {
       let decision: Decision | undefined;
@@ -257,7 +341,7 @@ export class Trading {
     const agent = await this.identity.ownedAgent(account, agentId);
     if (agent.status === 'archived') throw new ApiError('AGENT_INVALID_STATE', 'An archived agent cannot be reset.', { agent_id: agentId });
     await this.cancelAllOf(agentId);
-    const e = await this.entry(agentId);
+    const e = await this.writable(agentId);
     const closed: OrderRec[] = [];
     for (const symbol of Object.keys(e.actor.getSnapshot().context.wallet.positions)) {
       const price = this.market.price(symbol);
@@ -298,11 +382,24 @@ export class Trading {
   }
 
   private onTick(t: Tick): void {
-    for (const hit of this.triggers.cross(t.symbol, t.price)) {
+    this.fire(t.symbol, t.price);
+  }
+
+  /** Fires the resting orders a price crosses. */
+  private fire(symbol: string, price: string): void {
+    for (const hit of this.triggers.cross(symbol, price)) {
       const e = this.wallets.get(hit.agent_id);
       if (!e) continue;
+      if (e.stale) {
+        // Not decided on a wallet that may lack a commit: the order goes back into the index and fires once the
+        // journal has been read again (see reconcile).
+        const o = e.actor.getSnapshot().context.wallet.open[hit.order_id];
+        if (o) this.index(hit.agent_id, o);
+        this.reconcileSoon(hit.agent_id, e);
+        continue;
+      }
       e.actor.send({
-        type: 'order.trigger', order_id: hit.order_id, trade_id: randomUUID(), market: this.marketCtx(t.symbol, t.price),
+        type: 'order.trigger', order_id: hit.order_id, trade_id: randomUUID(), market: this.marketCtx(symbol, price),
         reply: (d) => {
           if (d?.ok) this.persist(hit.agent_id, d).catch(() => {});
         },
@@ -325,4 +422,9 @@ export function fromRow(r: OrderRow): OrderRec {
     slippage_pct: r.slippage_pct, fee: r.fee, total_cost: null, realized_pnl: null, reject_reason: r.reject_reason,
     created_at: iso(r.created_at)!, filled_at: iso(r.filled_at), cancelled_at: iso(r.cancelled_at),
   };
+}
+
+/** A copy of a wallet for Entry.base: everything cloned except client_ids, which stays shared. */
+function baseOf(wallet: WalletState): WalletState {
+  return { ...structuredClone({ ...wallet, client_ids: {} }), client_ids: wallet.client_ids };
 }

@@ -44,6 +44,7 @@ export class Journal {
   private seq = 0;
   private settled = 0;
   private idle: Array<{ target: number; resolve: () => void }> = [];
+  private readonly failureListeners = new Set<(lost: readonly JournalEvent[]) => void>();
   readonly stats = { commits: 0, events: 0, failures: 0 };
 
   constructor(
@@ -64,6 +65,15 @@ export class Journal {
         setImmediate(() => void this.drain());
       }
     });
+  }
+
+  /**
+   * Called with the events of a failed commit (and of everything it took down with it) synchronously, before any
+   * caller hears of the failure: an owner of in-memory state can mark it stale before anything else acts on it.
+   */
+  onFailure(listener: (lost: readonly JournalEvent[]) => void): () => void {
+    this.failureListeners.add(listener);
+    return () => this.failureListeners.delete(listener);
   }
 
   /** Resolves once everything appended so far is durable (or failed); later appends do not hold it up. */
@@ -113,7 +123,16 @@ export class Journal {
         const lost = new Set(events.map((e) => e.stream));
         const dependent = this.queue.filter((w) => w.events.some((e) => lost.has(e.stream)));
         this.queue = this.queue.filter((w) => !dependent.includes(w));
-        for (const w of [...batch, ...dependent]) w.reject(err as Error);
+        const failed = [...batch, ...dependent];
+        const lostEvents = failed.flatMap((w) => w.events);
+        for (const l of this.failureListeners) {
+          try {
+            l(lostEvents);
+          } catch {
+            // A listener's own failure must not stall the writer; the callers still get their rejection.
+          }
+        }
+        for (const w of failed) w.reject(err as Error);
       }
       // Batches leave in append order, and dependents of a failure are answered early: all up to here are settled.
       this.settle(this.queue.length === 0 ? this.seq : batch[batch.length - 1].seq);
