@@ -5,7 +5,7 @@ import type { Account } from '../identity/types.js';
 import type { WalletRoute } from '../trading.js';
 import { battleStream } from '../store/streams.js';
 import * as repo from '../store/battles-repo.js';
-import { participantOf, RUNNING, type Battle } from '../core/battle-rules.js';
+import { FINISHED, participantOf, RUNNING, type Battle } from '../core/battle-rules.js';
 import { emptyRuntime, type BattleRuntime } from '../core/battle-sim.js';
 import { startBattle, type BattleActor, type BattleCommand, type Outcome } from '../machines/battle.machine.js';
 
@@ -29,7 +29,12 @@ export interface Entry {
   closing: boolean;
   /** The participants as last saved (JSON), so a step that changes none of them does not rewrite them. */
   savedParticipants: string;
+  /** Finished, and due to leave memory (see Registry.retire). */
+  retiring?: boolean;
 }
+
+/** How long a finished battle stays in memory for the reads that follow completion (results, replay). */
+export const FINISHED_RETAIN_MS = 60_000;
 
 const notFound = (id: string) => new ApiError('BATTLE_NOT_FOUND', `Battle '${id}' not found.`, { battle_id: id });
 
@@ -138,6 +143,19 @@ export class Registry {
     this.entries.delete(e.battle.id);
   }
 
+  /**
+   * A finished battle is only read from now on, and everything about it is stored: after a grace period for the
+   * reads that follow completion it leaves memory (the next read loads it again), so finished battles do not pile up.
+   */
+  private retire(e: Entry): void {
+    const timer = setTimeout(() => {
+      void e.queue.then(() => {
+        if (this.entries.get(e.battle.id) === e && FINISHED.has(e.battle.status)) this.forget(e);
+      });
+    }, FINISHED_RETAIN_MS);
+    timer.unref();
+  }
+
   exclusive<T>(e: Entry, fn: () => Promise<T>): Promise<T> {
     const run = e.queue.then(fn, fn);
     e.queue = run.catch(() => {});
@@ -170,6 +188,10 @@ export class Registry {
       throw new ApiError('SERVICE_UNAVAILABLE', 'The battle could not be saved; its last command was not applied.', { battle_id: e.battle.id });
     }
     for (const m of emits) this.emit(e.battle, `battle:${m.type}`, m.data);
+    if (FINISHED.has(e.battle.status) && !e.retiring) {
+      e.retiring = true;
+      this.retire(e);
+    }
   }
 
   async close(): Promise<void> {
