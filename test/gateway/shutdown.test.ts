@@ -1,46 +1,14 @@
 import t from 'tap';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { backends } from '../helpers/server.js';
-
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const ENTRY = join(ROOT, 'dist/gateway/main.js');
-
-/** `npm test` builds first (pretest); a direct `npx tap` of this file builds when dist is missing or stale. */
-function ensureBuilt(t: { comment(...args: unknown[]): void }): void {
-  const newest = (dir: string): number => {
-    let m = 0;
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const p = join(dir, e.name);
-      m = Math.max(m, e.isDirectory() ? newest(p) : e.name.endsWith('.ts') ? statSync(p).mtimeMs : 0);
-    }
-    return m;
-  };
-  const sources = Math.max(...['engine', 'gateway', 'schemas', 'workers'].map((d) => join(ROOT, d)).filter(existsSync).map(newest));
-  if (existsSync(ENTRY) && statSync(ENTRY).mtimeMs >= sources) return;
-  try {
-    execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'pipe' });
-  } catch (err) {
-    // tsc still emits on type errors; the spawn below fails loudly if the output is unusable.
-    t.comment(`tsc reported errors:\n${String((err as { stdout?: Buffer }).stdout ?? err)}`);
-  }
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
+import { ENTRY, ensureBuilt, freePort, ROOT } from '../helpers/gateway-process.js';
 
 interface LogLine {
   time: string;
@@ -207,7 +175,7 @@ function checkLogShape(t: Tap, p: Proc) {
 /** The type of a subtest's `t`. */
 type Tap = Parameters<Parameters<typeof t.test>[0]>[0];
 
-ensureBuilt(t);
+ensureBuilt((msg) => t.comment(msg));
 
 for (const backend of backends()) {
   t.test(`graceful shutdown on ${backend.name}`, async (t) => {
