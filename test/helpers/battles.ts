@@ -12,7 +12,7 @@ import { createLogger } from '../../engine/log.js';
 import { createEngine } from '../../engine/system.js';
 import { openEmbedded, openPostgres } from '../../engine/store/db.js';
 import { startServer } from '../../gateway/server.js';
-import { testConfig, type Backend, type TestServer } from './server.js';
+import { httpCaller, testConfig, type Backend, type TestServer } from './server.js';
 
 /**
  * Candles for the seed's "Historical Battle Full Workflow" (BTCUSDT and ETHUSDT, 1-minute, 2025-01-15).
@@ -78,17 +78,7 @@ export async function restartableServer(backend: Backend, overrides: Partial<Con
     const base = `http://127.0.0.1:${server.port}`;
     return {
       url: base, engine, server,
-      async call(method, path, opts = {}) {
-        const headers: Record<string, string> = { ...(opts.headers ?? {}) };
-        let body: string | undefined = opts.raw;
-        if (opts.body !== undefined) {
-          body = JSON.stringify(opts.body);
-          headers['content-type'] = 'application/json';
-        }
-        const res = await fetch(base + path, { method, headers, body });
-        const text = await res.text();
-        return { status: res.status, body: (res.headers.get('content-type') ?? '').startsWith('application/json') && text ? JSON.parse(text) : text, headers: res.headers };
-      },
+      call: httpCaller(base),
       async stop() {
         await server.close();
         await engine.close();

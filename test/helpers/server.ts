@@ -86,25 +86,30 @@ export async function startTestServer(backend: Backend, overrides: Partial<Confi
     url,
     engine,
     server,
-    async call(method, path, opts = {}) {
-      const headers: Record<string, string> = { ...(opts.headers ?? {}) };
-      let body: string | undefined = opts.raw;
-      if (opts.body !== undefined) {
-        body = JSON.stringify(opts.body);
-        headers['content-type'] = 'application/json';
-      }
-      const res = await fetch(url + path, { method, headers, body });
-      const text = await res.text();
-      let parsed: unknown = text;
-      if ((res.headers.get('content-type') ?? '').startsWith('application/json') && text) parsed = JSON.parse(text);
-      return { status: res.status, body: parsed, headers: res.headers };
-    },
+    call: httpCaller(url),
     async stop() {
       await server.close();
       await engine.close();
       await drop();
       rmSync(config.dataDir, { recursive: true, force: true });
     },
+  };
+}
+
+/** The JSON request helper of a TestServer, for a server at `base`: status, parsed body (or text) and headers. */
+export function httpCaller(base: string): TestServer['call'] {
+  return async (method, path, opts = {}) => {
+    const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+    let body: string | undefined = opts.raw;
+    if (opts.body !== undefined) {
+      body = JSON.stringify(opts.body);
+      headers['content-type'] = 'application/json';
+    }
+    const res = await fetch(base + path, { method, headers, body });
+    const text = await res.text();
+    let parsed: unknown = text;
+    if ((res.headers.get('content-type') ?? '').startsWith('application/json') && text) parsed = JSON.parse(text);
+    return { status: res.status, body: parsed, headers: res.headers };
   };
 }
 
