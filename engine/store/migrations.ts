@@ -276,6 +276,18 @@ CREATE INDEX battles_account_idx ON battles (account_id, created_at DESC);
 CREATE INDEX battles_running_idx ON battles (status) WHERE status IN ('active','paused');
 `,
   },
+  {
+    id: 6,
+    name: 'client_order_id_per_wallet',
+    sql: `
+-- A client_order_id is unique within one wallet: the agent's own (battle_id NULL) or one battle wallet. The
+-- first schema made it unique per agent, so an id reused inside a battle failed the projection's whole batch.
+ALTER TABLE orders DROP CONSTRAINT IF EXISTS orders_agent_id_client_order_id_key;
+CREATE UNIQUE INDEX orders_wallet_client_id_idx
+  ON orders (agent_id, (COALESCE(battle_id, '00000000-0000-0000-0000-000000000000'::uuid)), client_order_id)
+  WHERE client_order_id IS NOT NULL;
+`,
+  },
 ];
 
 /** Applies every migration not yet applied, each in its own transaction; safe to run concurrently. */

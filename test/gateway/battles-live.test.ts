@@ -152,6 +152,26 @@ for (const backend of backends()) {
       t.match(first, { status: 'completed', ranking_metric: 'total_pnl', final_rankings: [{ rank: 1, agent_id: a1, total_pnl: '0.00000000' }, { rank: 2, agent_id: a2 }] });
       t.same(await ok('POST', `${B}/${bid}/stop`), first);
     });
+
+    t.test('client_order_id is per wallet: an id the agent used on its own wallet places a new order in the battle, and repeats answer each wallet\'s own order', async (t) => {
+      const order = (key: Row, cid: string) => s.call('POST', '/api/v1/trade/order', { headers: key, body: { symbol: 'BTCUSDT', side: 'buy', type: 'limit', quantity: '0.001', price: '30000', client_order_id: cid } });
+      const own = await order(k1, 'shared-cid-1');
+      t.equal(own.status, 201);
+      const bid: string = (await ok('POST', B, { name: 'Ids', battle_mode: 'live', starting_balance: '5000', duration_minutes: 600 })).battle_id;
+      for (const id of [a1, a2]) await ok('POST', `${B}/${bid}/participants`, { agent_id: id });
+      await ok('POST', `${B}/${bid}/start`);
+      // Both agents at once, so they share a group commit: one wallet's row must not fail the other's.
+      const [inBattle, other] = await Promise.all([order(k1, 'shared-cid-1'), order(k2, 'shared-cid-1')]);
+      t.match(inBattle, { status: 201, body: { status: 'pending', locked_amount: '30.03000000' } });
+      t.match(other, { status: 201 });
+      t.not(inBattle.body.order_id, own.body.order_id, 'a new order on the battle wallet');
+      t.equal((await order(k1, 'shared-cid-1')).body.order_id, inBattle.body.order_id, 'a repeat in the battle answers the battle order');
+      t.match((await s.call('GET', '/api/v1/account/balance', { headers: k1 })).body.balances, [{ asset: 'USDT', available: '4969.97000000', locked: '30.03000000' }], 'locked once');
+      await ok('POST', `${B}/${bid}/stop`);
+      t.equal((await order(k1, 'shared-cid-1')).body.order_id, own.body.order_id, 'back on the own wallet, a repeat answers the own order');
+      const rows = await s.engine.db.query<{ battle_id: string | null }>(`SELECT battle_id FROM orders WHERE agent_id = $1 AND client_order_id = 'shared-cid-1' ORDER BY created_at`, [a1]);
+      t.same(rows.map((r) => r.battle_id), [null, bid], 'one stored order per wallet');
+    });
   });
 
   t.test(`a running live battle survives a restart on ${backend.name}`, async (t) => {

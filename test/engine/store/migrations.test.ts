@@ -122,6 +122,21 @@ for (const backend of backends()) {
       await t.rejects(db.query(`UPDATE agents SET status = 'deleted' WHERE id = $1`, [agent]), checkViolation, 'unknown agent status refused');
     });
 
+    t.test('a client_order_id is unique per wallet: the own wallet and each battle wallet', async (t) => {
+      const { agent } = await seedAgent(db);
+      const insert = (battle: string | null) => db.query(
+        `INSERT INTO orders (id, agent_id, client_order_id, symbol, side, type, quantity, status, created_at, battle_id)
+         VALUES ($1, $2, 'cid-1', 'BTCUSDT', 'buy', 'market', 1, 'filled', now(), $3)`, [randomUUID(), agent, battle]);
+      const battle = randomUUID();
+      await insert(null);
+      await insert(battle);
+      await insert(randomUUID());
+      await t.rejects(insert(null), { code: '23505' }, 'twice on the own wallet refused');
+      await t.rejects(insert(battle), { code: '23505' }, 'twice on one battle wallet refused');
+      const [n] = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM orders WHERE agent_id = $1`, [agent]);
+      t.equal(n.n, 3);
+    });
+
     t.test('deleting an account cascades to its agents and balances', async (t) => {
       const { account, agent } = await seedAgent(db);
       await db.query(`INSERT INTO balances (agent_id, asset, available) VALUES ($1, 'USDT', 1)`, [agent]);
