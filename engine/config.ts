@@ -17,6 +17,11 @@ export interface Config {
   body_bytes_max: number;
   shutdownGrace_ms: number;
   journalBatch_events_max: number;
+  /**
+   * client_order_ids a live wallet keeps in a map, newest first; older ones live in a Bloom filter and a repeat
+   * of one is answered from the database (engine/trading.ts).
+   */
+  clientIdsRecent_max: number;
   /** scrypt cost (N) for secrets and passwords. */
   kdfCost: number;
   /** Trading fee as a fraction of the quote amount (0.001 = 0.1 %), a decimal string. */
@@ -115,6 +120,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     body_bytes_max: int(env.BODY_BYTES_MAX, 1024 * 1024),
     shutdownGrace_ms: int(env.SHUTDOWN_GRACE_MS, 10_000),
     journalBatch_events_max: int(env.JOURNAL_BATCH_EVENTS_MAX, 5000),
+    clientIdsRecent_max: int(env.CLIENT_IDS_RECENT_MAX, 1024),
     kdfCost: int(env.KDF_COST, 16384),
     feeRate: feeRate(env.TRADING_FEE_RATE),
     feed: feedName(env.FEED),

@@ -79,7 +79,7 @@ export async function createEngine(config: Config, log: Logger, deps: EngineDeps
     ? new CandleWriter(db, market, { accept: () => feed.name === 'binance', onError: (err) => log.error('candles.flush_failed', { err }) })
     : null;
   candleWriter?.start();
-  const trading = new Trading(db, journal, market, identity, config.feeRate, log);
+  const trading = new Trading(db, journal, market, identity, config.feeRate, log, config.clientIdsRecent_max);
   await trading.start();
   const snapshots = new Snapshotter(db, trading, market, config.snapshot_interval_ms, log);
   snapshots.start();

@@ -8,6 +8,7 @@ import type { MarketData, Tick } from './market/types.js';
 import { TriggerIndex, scaled } from './market/trigger-index.js';
 import { triggerDirection, type Decision, type MarketCtx, type PlaceInput } from './core/orders.js';
 import { applyEvent, emptyWallet, type OrderRec, type WalletEvent, type WalletState } from './core/wallet.js';
+import { IdFilter } from './core/id-filter.js';
 import { startWallet, type WalletActor } from './machines/wallet.machine.js';
 import type { IdentityService } from './identity/service.js';
 import type { Account, Agent, Principal } from './identity/types.js';
@@ -23,9 +24,16 @@ interface Entry {
   durable: Promise<void>;
   /**
    * The wallet as its durable events leave it: what memory goes back to when a commit fails. Its client_ids map
-   * is the live one (it only grows, and is large): the ids of orders that failed to commit are taken out of it.
+   * is the live one: the ids of orders that failed to commit are taken out of it.
    */
   base: WalletState;
+  /**
+   * client_ids holds the wallet's newest client_order_ids only (Trading.recentIds to twice that); the older ones
+   * are in this filter. A repeat of one of them is answered from the orders table.
+   */
+  older: IdFilter;
+  /** client_order_ids committed since the map was last trimmed. */
+  idsAdded: number;
   /**
    * A commit of this wallet failed. Memory shows what was durable before it, so reads keep answering while the
    * database is away; but a commit whose answer was lost may still have landed, so the journal is read again
@@ -74,6 +82,8 @@ export class Trading {
     private readonly identity: IdentityService,
     private readonly feeRate: string,
     private readonly log: Logger,
+    /** client_order_ids a wallet keeps in its map (see Entry.older). */
+    private readonly recentIds = 1024,
   ) {
     journal.onFailure((lost) => this.lost(lost));
   }
@@ -103,7 +113,8 @@ export class Trading {
     const actor = startWallet(wallet);
     actor.send({ type: 'events.apply', events: rows.map((r) => ({ ...r.payload, type: r.type }) as WalletEvent) });
     for (const o of Object.values(wallet.open)) this.index(agentId, o);
-    const e: Entry = { actor, accepted: [], durable: Promise.resolve(), base: baseOf(wallet), stale: false, reconciling: null, retryAt: 0 };
+    const e: Entry = { actor, accepted: [], durable: Promise.resolve(), base: baseOf(wallet), older: new IdFilter(), idsAdded: 0, stale: false, reconciling: null, retryAt: 0 };
+    this.trimIds(e);
     this.wallets.set(agentId, e);
     return e;
   }
@@ -125,6 +136,8 @@ export class Trading {
       const wallet = e.actor.getSnapshot().context.wallet;
       Object.assign(wallet, fresh);
       e.base = baseOf(wallet);
+      e.older = new IdFilter();
+      this.trimIds(e);
       e.stale = false;
       this.triggers.removeAgent(stream);
       for (const o of Object.values(wallet.open)) this.index(stream, o);
@@ -214,7 +227,13 @@ export class Trading {
       throw new ApiError('SERVICE_UNAVAILABLE', 'Storage is unavailable: not acknowledged. A retry with the same client_order_id answers the order if it was recorded after all.');
     }
     // Commits succeed in append order and each continuation runs in that order: `base` takes the events in order.
-    if (entry && this.wallets.get(stream) === entry) for (const e of d.events) applyEvent(entry.base, e);
+    if (entry && this.wallets.get(stream) === entry) {
+      for (const e of d.events) {
+        applyEvent(entry.base, e);
+        if ('order' in e && e.order.client_order_id) entry.idsAdded++;
+      }
+      if (entry.idsAdded >= this.recentIds) this.trimIds(entry);
+    }
     const { agent_id, battle_id } = parseStream(stream);
     for (const l of this.listeners) {
       try {
@@ -248,6 +267,36 @@ export class Trading {
     }
   }
 
+  /**
+   * Moves all but the newest `recentIds` client_order_ids of a wallet from its map into its filter. The map is
+   * rebuilt rather than shrunk, and stays shared by the live wallet and its base. (Keys that look like array
+   * indexes iterate first, whatever their age, so they leave the map first: slower to repeat, still correct.)
+   */
+  private trimIds(e: Entry): void {
+    e.idsAdded = 0;
+    const ids = e.base.client_ids;
+    const keys = Object.keys(ids);
+    if (keys.length <= this.recentIds) return;
+    const cut = keys.length - this.recentIds;
+    const kept: Record<string, string> = {};
+    for (let i = 0; i < keys.length; i++) {
+      if (i < cut) e.older.add(keys[i]);
+      else kept[keys[i]] = ids[keys[i]];
+    }
+    e.base.client_ids = kept;
+    e.actor.getSnapshot().context.wallet.client_ids = kept;
+  }
+
+  /** The order a client_order_id names on a wallet, from the orders table (for ids no longer in memory). */
+  private async storedOrderId(route: WalletRoute, clientOrderId: string): Promise<string | undefined> {
+    const rows = await this.db.query<{ id: string }>(
+      `SELECT id FROM orders WHERE agent_id = $1 AND client_order_id = $2
+         AND COALESCE(battle_id, '00000000-0000-0000-0000-000000000000'::uuid) = COALESCE($3::uuid, '00000000-0000-0000-0000-000000000000'::uuid)`,
+      [parseStream(route.stream).agent_id, clientOrderId, route.battle_id],
+    );
+    return rows[0]?.id;
+  }
+
   /** Listens to wallet events once they are durable (order updates and fills for subscribers). */
   onEvents(listener: (agentId: string, events: WalletEvent[], battleId: string | null) => void): () => void {
     this.listeners.add(listener);
@@ -262,7 +311,8 @@ export class Trading {
     return agent;
   }
 
-  async place(p: Principal, req: PlaceRequest): Promise<OrderRec> {
+  /** `checkOlder` is false once the orders table, asked after the wallet was durable, did not have the client_order_id. */
+  async place(p: Principal, req: PlaceRequest, checkOlder = true): Promise<OrderRec> {
     const agent = this.tradingAgent(p);
     if (agent.agent_type !== 'trading' && agent.agent_type !== 'composite') {
       throw new ApiError('PERMISSION_DENIED', `A ${agent.agent_type} agent cannot place orders.`, { agent_type: agent.agent_type });
@@ -276,12 +326,17 @@ export class Trading {
     if (route.paused) throw new ApiError('BATTLE_INVALID_STATE', 'This agent is paused in its battle; its orders are refused until it is resumed.', { battle_id: route.battle_id });
     const e = await this.writable(route.stream);
     const wallet = e.actor.getSnapshot().context.wallet;
-    if (req.client_order_id && wallet.client_ids[req.client_order_id]) {
+    const cid = req.client_order_id;
+    if (cid && (wallet.client_ids[cid] || (checkOlder && e.older.has(cid)))) {
       // The first request's order may still be on its way to the journal: answer only once it is durable. If its
       // commit failed, the wallet went back without it (or was evicted): decide afresh, from the journal.
       await e.durable;
-      const first = wallet.client_ids[req.client_order_id];
-      if (this.wallets.get(route.stream) !== e || !first) return this.place(p, req);
+      if (this.wallets.get(route.stream) !== e) return this.place(p, req);
+      // An older id (or one trimmed meanwhile) may be a false positive of the filter: the orders table settles it.
+      const first = wallet.client_ids[cid] ?? (e.older.has(cid) ? await this.storedOrderId(route, cid) : undefined);
+      // Placed afresh; the map is checked again there, in the same step as placing, so two such requests at once
+      // make one order.
+      if (!first) return this.place(p, req, false);
       return this.getOrder(p, first);
     }
     const price = this.market.price(req.symbol);

@@ -64,7 +64,7 @@ export interface WalletState {
   balances: Record<string, BalanceRec>;
   positions: Record<string, PositionRec>;
   open: Record<string, OrderRec>;
-  /** client_order_id → order_id, for life (idempotent retries). */
+  /** client_order_id → order_id (idempotent retries): for life in backtests and battle sims; a live wallet keeps the newest in this map and the rest in a filter (engine/trading.ts). */
   client_ids: Record<string, string>;
   realized_total: string;
   /** Realized PnL of one UTC day (the daily loss limit's input). */

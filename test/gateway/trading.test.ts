@@ -168,4 +168,43 @@ for (const backend of backends()) {
       t.equal((await s.call('GET', `/api/v1/trade/order/${rest.body.order_id}`, { headers: h })).body.status, 'filled', 'restored order still fires');
     });
   });
+
+  t.test(`client_order_ids older than the in-memory window stay idempotent on ${backend.name}`, async (t) => {
+    // A wallet keeps 4 ids in its map here (1024 by default); older ones are in its Bloom filter and the orders table.
+    const s = await startTestServer(backend, { clientIdsRecent_max: 4 });
+    t.teardown(() => s.stop());
+    tick(s, 'BTCUSDT', '50000.00', '1000000');
+    const { agentKey: h, reg } = await registerAndLogin(s, { starting_balance: '10000' });
+    const place = (cid: string, type = 'market') =>
+      s.call('POST', '/api/v1/trade/order', { headers: h, body: { symbol: 'BTCUSDT', side: 'buy', type, quantity: '0.001', ...(type === 'limit' ? { price: '30000' } : {}), client_order_id: cid } });
+    const first: Record<string, string> = {};
+    // c0 rests (a limit far below), the others fill at once: 0.001 at 50005 + fee 0.050005 = 50.055005 each.
+    first.c0 = (await place('c0', 'limit')).body.order_id;
+    for (let i = 1; i < 12; i++) first[`c${i}`] = (await place(`c${i}`)).body.order_id;
+    const mapSize = async () => Object.keys((await s.engine.trading.walletOf(reg.agent_id)).client_ids).length;
+    t.ok((await mapSize()) <= 8, `the map holds the newest ids only (${await mapSize()})`);
+    const balance = async () => (await s.call('GET', '/api/v1/account/balance', { headers: h })).body.balances;
+    const before = await balance();
+    t.same(before[0], { asset: 'USDT', available: '9419.36494500', locked: '30.03000000', total: '9449.39494500' });
+
+    const repeats = await Promise.all(['c0', 'c1', 'c2', 'c1', 'c11'].map((cid) => place(cid, cid === 'c0' ? 'limit' : 'market')));
+    t.same(repeats.map((r) => [r.status, r.body.order_id]), [[201, first.c0], [201, first.c1], [201, first.c2], [201, first.c1], [201, first.c11]], 'old and recent ids answer their first order');
+    t.match(repeats[0].body, { status: 'pending' }, 'a resting order is answered as it is now');
+    t.same(await balance(), before, 'repeats change nothing');
+
+    // A false positive of the filter: the orders table says "not there", and one order is placed, once.
+    const e = (s.engine.trading as unknown as { wallets: Map<string, { older: { add(id: string): void } }> }).wallets.get(reg.agent_id)!;
+    e.older.add('phantom');
+    const [p1, p2] = await Promise.all([place('phantom'), place('phantom')]);
+    t.equal(p1.status, 201);
+    t.equal(p1.body.order_id, p2.body.order_id, 'two requests at once make one order');
+    t.equal((await s.call('GET', '/api/v1/trade/history', { headers: h })).body.trades.length, 12, 'eleven fills before, one now');
+
+    s.engine.trading.evict(reg.agent_id);
+    t.equal((await place('c3')).body.order_id, first.c3, 'after a reload from the journal, an old id still answers its order');
+    t.ok((await mapSize()) <= 4, 'the reload keeps only the newest ids in the map');
+    const fresh = await place('c12');
+    t.equal(fresh.status, 201);
+    t.notOk(Object.values(first).includes(fresh.body.order_id), 'a new id makes a new order');
+  });
 }
