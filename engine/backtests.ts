@@ -42,6 +42,10 @@ interface Entry {
   /** Log entries already durable (the next seq). */
   saved: number;
   queue: Promise<unknown>;
+  /** Commands queued or running; a busy session never leaves memory. */
+  busy: number;
+  /** Last time a request found this session. */
+  used_ms: number;
 }
 
 const FINISHED = new Set(['completed', 'cancelled', 'failed']);
@@ -59,6 +63,13 @@ export class Backtests {
   workerCellsMin: number = BACKTEST_LIMITS.worker_cells_min;
   /** Batches run, by where they ran. */
   readonly stats = { worker_batches: 0, main_batches: 0 };
+  /**
+   * How long an unused session stays in memory. Everything about a session is stored, so one that leaves is
+   * restored on its next use (its candles reloaded): finished sessions are only read, and agents that walk away
+   * from a running one do not pin its candles for ever.
+   */
+  idle_ms = { finished: 60_000, unfinished: 10 * 60_000 };
+  private readonly sweeper: NodeJS.Timeout;
 
   constructor(
     private readonly db: Db,
@@ -67,7 +78,27 @@ export class Backtests {
     private readonly runner: StepRunner | null,
     private readonly feeRate: string,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.sweeper = setInterval(() => this.sweep(), 15_000);
+    this.sweeper.unref();
+  }
+
+  /** Drops the sessions idle longer than `idle_ms` from memory; returns how many left. */
+  sweep(now = Date.now()): number {
+    let n = 0;
+    for (const [id, e] of this.entries) {
+      if (e.busy > 0 || now - e.used_ms < (FINISHED.has(e.session.status) ? this.idle_ms.finished : this.idle_ms.unfinished)) continue;
+      e.actor.stop();
+      this.entries.delete(id);
+      n++;
+    }
+    return n;
+  }
+
+  /** Sessions in memory now. */
+  get loaded(): number {
+    return this.entries.size;
+  }
 
   async create(p: Principal, input: CreateInput): Promise<Session> {
     if (input.agent_id && p.agent && p.agent.id !== input.agent_id) {
@@ -103,7 +134,7 @@ export class Backtests {
       created_at: new Date().toISOString(), started_at: null, completed_at: null, results: null,
     };
     await repo.insertBacktest(this.db, session);
-    this.entries.set(id, { actor: startBacktest(session), session, saved: 0, queue: Promise.resolve() });
+    this.entries.set(id, { actor: startBacktest(session), session, saved: 0, queue: Promise.resolve(), busy: 0, used_ms: Date.now() });
     return session;
   }
 
@@ -217,6 +248,7 @@ export class Backtests {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.sweeper);
     await Promise.allSettled([...this.entries.values()].map((e) => e.queue));
     for (const e of this.entries.values()) e.actor.stop();
     this.entries.clear();
@@ -260,6 +292,7 @@ export class Backtests {
     const e = this.entries.get(id);
     if (e) {
       if (!mine(e.session)) throw notFound(id);
+      e.used_ms = Date.now();
       return e;
     }
     let pending = this.loading.get(id);
@@ -276,13 +309,17 @@ export class Backtests {
     const row = await repo.backtestRow(this.db, id);
     if (!row) throw notFound(id);
     const { session, saved } = await repo.restoreSession(this.db, row);
-    const e: Entry = { actor: startBacktest(session), session, saved, queue: Promise.resolve() };
+    const e: Entry = { actor: startBacktest(session), session, saved, queue: Promise.resolve(), busy: 0, used_ms: Date.now() };
     this.entries.set(id, e);
     return e;
   }
 
   private exclusive<T>(e: Entry, fn: () => Promise<T>): Promise<T> {
-    const run = e.queue.then(fn, fn);
+    e.busy++;
+    const run = e.queue.then(fn, fn).finally(() => {
+      e.busy--;
+      e.used_ms = Date.now();
+    });
     e.queue = run.catch(() => {});
     return run;
   }

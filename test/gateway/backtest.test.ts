@@ -87,6 +87,36 @@ for (const backend of backends()) {
       t.match(await ok('POST', `${BT}/${id}/cancel`), { status: 'completed' }, 'cancelling a completed session answers it as it is');
     });
 
+    t.test('idle sessions leave memory and come back exactly as they were', async (t) => {
+      const bt = s.engine.backtests;
+      const hour = 60 * 60_000;
+      bt.sweep(Date.now() + hour); // the sessions of earlier tests
+      t.equal(bt.loaded, 0);
+      // Session A is evicted mid-run (with resting orders), B runs the same orders without leaving memory.
+      const A = await scenario(s, h, 'idle-a');
+      await A.ok('POST', `${BT}/${A.id}/step/batch`, { steps: 5 });
+      t.equal(bt.sweep(Date.now() + 61_000), 0, 'a running session stays a while');
+      t.equal(bt.sweep(Date.now() + 11 * 60_000), 1, 'an unused running session leaves after its idle time');
+      t.equal(bt.loaded, 0);
+      const B = await scenario(s, h, 'idle-b');
+      await B.ok('POST', `${BT}/${B.id}/step/batch`, { steps: 5 });
+      const view = (x: typeof A) => x.ok('GET', `${BT}/${x.id}/account/portfolio`);
+      t.same(await view(A), await view(B), 'restored: the same portfolio at the same virtual time');
+      const [fa, fb] = [await A.ok('POST', `${BT}/${A.id}/step/batch/fast`, { steps: 500 }), await B.ok('POST', `${BT}/${B.id}/step/batch/fast`, { steps: 500 })];
+      t.match(fa, { status: 'completed', portfolio: { total_equity: '9981.37385213' } });
+      t.same(fa.portfolio, fb.portfolio);
+
+      const results = await A.ok('GET', `${BT}/${A.id}/results`);
+      t.equal(bt.sweep(Date.now() + 30_000), 0, 'a finished session stays a minute for the reads that follow');
+      t.equal(bt.sweep(Date.now() + 61_000), 2, 'then both finished sessions leave');
+      t.equal(bt.loaded, 0);
+      t.same(await A.ok('GET', `${BT}/${A.id}/results`), results, 'results read after eviction are the same');
+      t.same((await A.ok('GET', `${BT}/${A.id}/results/equity-curve`)).snapshots.map((x: { total_equity: string }) => x.total_equity).at(-1), '9981.37385213');
+      t.equal((await A.ok('GET', `${BT}/${A.id}/trade/history`)).count, 6);
+      t.equal(bt.loaded, 1, 'the read brought A back');
+      t.equal(bt.sweep(Date.now() + hour), 1);
+    });
+
     t.test('create refuses what cannot run', async (t) => {
       const cases: Array<[Record<string, unknown>, number, string]> = [
         [{ ...WINDOW, pairs: ['BTCUSDT'] }, 400, 'BACKTEST_NO_DATA'],
