@@ -13,6 +13,7 @@ import { createEngine } from '../engine/system.js';
 import { startServer } from '../gateway/server.js';
 import { createStepPool } from '../workers/pool.js';
 import { CELLS, MIN, monthOfCandles, seriesOf, START, STEPS, SYMBOLS, WARMUP } from './month.js';
+import { must } from './lib.js';
 
 /**
  * Backtest benchmark (not a test): one month of 1-minute candles × 5 symbols.
@@ -121,13 +122,8 @@ async function rest(candles: Record<string, CandleIn[]>): Promise<void> {
     const imp = performance.now();
     for (const sym of SYMBOLS) await upsertCandles(engine.db, sym, '1m', candles[sym]);
     console.log(`(c) import of ${CELLS} candles into embedded PostgreSQL: ${((performance.now() - imp) / 1000).toFixed(1)} s (not counted)`);
-    let h: Record<string, string> = { 'content-type': 'application/json' };
-    const call = async (method: string, path: string, body?: unknown) => {
-      const r = await fetch(base + path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
-      const json = await r.json();
-      if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(json)}`);
-      return json;
-    };
+    let h: Record<string, string> = {};
+    const call = (method: string, path: string, body?: unknown) => must(base, method, path, h, body);
     const reg = await call('POST', '/auth/register', { display_name: 'bench', starting_balance: '100000' });
     h = { ...h, 'x-api-key': reg.agent_api_key };
     const t0 = performance.now();

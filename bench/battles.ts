@@ -17,6 +17,7 @@ import { createEngine } from '../engine/system.js';
 import { startServer } from '../gateway/server.js';
 import { createStepPool } from '../workers/pool.js';
 import { CELLS, MIN, monthOfCandles, seriesOf, START, STEPS, SYMBOLS, WARMUP } from './month.js';
+import { must } from './lib.js';
 
 /**
  * Battle benchmark (not a test), over the month bench/backtest.ts uses (1-minute candles × 5 symbols: ADA,
@@ -59,13 +60,8 @@ async function overRest(candles: Record<string, CandleIn[]>, ceilingRate: number
     const imp = performance.now();
     for (const sym of SYMBOLS) await upsertCandles(engine.db, sym, '1m', candles[sym]);
     console.log(`(a) import of ${CELLS} candles (${engine.db.kind}): ${((performance.now() - imp) / 1000).toFixed(1)} s (not counted)`);
-    let h: Record<string, string> = { 'content-type': 'application/json' };
-    const call = async (method: string, path: string, body?: unknown) => {
-      const r = await fetch(base + path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
-      const json = await r.json();
-      if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(json)}`);
-      return json;
-    };
+    let h: Record<string, string> = {};
+    const call = (method: string, path: string, body?: unknown) => must(base, method, path, h, body);
     const reg = await call('POST', '/auth/register', { display_name: 'bench', starting_balance: '100000' });
     const login = await call('POST', '/auth/login', { api_key: reg.api_key, api_secret: reg.api_secret });
     h = { ...h, authorization: `Bearer ${login.token}` };

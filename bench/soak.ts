@@ -1,7 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,6 +9,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { RISK_BOUNDS } from '../engine/core/risk-profile.js';
+import { freePort, http, must } from './lib.js';
 
 /**
  * Soak: the real server (`node dist/gateway/main.js`, synthetic price feed) under steady mixed load for a set
@@ -83,14 +83,6 @@ const fail = (code: string) => errors.set(code, (errors.get(code) ?? 0) + 1);
 
 // ---------------------------------------------------------------------------------------------------------
 // Server process and storage
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 interface Server {
   child: ChildProcess;
@@ -186,21 +178,6 @@ function rssMb(pid: number): number {
 
 // ---------------------------------------------------------------------------------------------------------
 // HTTP
-
-async function http(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(base + path, {
-    method, headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(30_000),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text && text.startsWith('{') ? JSON.parse(text) : text };
-}
-
-async function must(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: unknown): Promise<any> {
-  const r = await http(base, method, path, headers, body);
-  if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
-  return r.body;
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // Load

@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort, must } from './lib.js';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -373,14 +373,6 @@ function parseArgs(argv: string[]): Args {
   };
 }
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
-
 interface Proc {
   child: ChildProcess;
   stdout: string[];
@@ -442,22 +434,10 @@ async function journalStats(base: string): Promise<{ commits: number; events: nu
   }
 }
 
-async function call(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
-  const res = await fetch(base + path, {
-    method,
-    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  const json = text ? JSON.parse(text) : null;
-  if (!res.ok) throw new Error(`${method} ${path} → ${res.status} ${text}`);
-  return json;
-}
-
 /** One account, `n` agents with the loosest risk profile the bounds allow; returns their API keys. */
 async function setupAgents(base: string, n: number): Promise<{ keys: string[]; risk: Record<string, number> }> {
-  const reg = await call(base, 'POST', '/api/v1/auth/register', { display_name: 'ws-orders bench', starting_balance: '1000000' });
-  const { token } = await call(base, 'POST', '/api/v1/auth/login', { api_key: reg.api_key, api_secret: reg.api_secret });
+  const reg = await must(base, 'POST', '/api/v1/auth/register', {}, { display_name: 'ws-orders bench', starting_balance: '1000000' });
+  const { token } = await must(base, 'POST', '/api/v1/auth/login', {}, { api_key: reg.api_key, api_secret: reg.api_secret });
   const risk = {
     order_rate_limit: RISK_BOUNDS.order_rate_limit.max,
     max_open_orders: RISK_BOUNDS.max_open_orders.max,
@@ -468,7 +448,7 @@ async function setupAgents(base: string, n: number): Promise<{ keys: string[]; r
   };
   const keys: string[] = [];
   for (let i = 0; i < n; i++) {
-    const a = await call(base, 'POST', '/api/v1/agents', { display_name: `bench-${i}`, starting_balance: '1000000', risk_profile: risk }, { authorization: `Bearer ${token}` });
+    const a = await must(base, 'POST', '/api/v1/agents', { authorization: `Bearer ${token}` }, { display_name: `bench-${i}`, starting_balance: '1000000', risk_profile: risk });
     keys.push(a.api_key);
   }
   return { keys, risk };
