@@ -52,6 +52,16 @@ export class Battles {
     this.virtual = new VirtualClock(this.reg, db, market, runner, log);
   }
 
+  /** Drops idle battles from memory (see Registry.idle_ms; it also runs on a timer); returns how many left. */
+  sweep(now?: number): number {
+    return this.reg.sweep(now);
+  }
+
+  /** Battles in memory now. */
+  get loaded(): number {
+    return this.reg.entries.size;
+  }
+
   get stats(): { worker_batches: number } {
     return this.virtual.stats;
   }

@@ -29,12 +29,11 @@ export interface Entry {
   closing: boolean;
   /** The participants as last saved (JSON), so a step that changes none of them does not rewrite them. */
   savedParticipants: string;
-  /** Finished, and due to leave memory (see Registry.retire). */
-  retiring?: boolean;
+  /** Commands queued or running; a busy battle never leaves memory. */
+  busy: number;
+  /** Last time a request found this battle. */
+  used_ms: number;
 }
-
-/** How long a finished battle stays in memory for the reads that follow completion (results, replay). */
-export const FINISHED_RETAIN_MS = 60_000;
 
 const notFound = (id: string) => new ApiError('BATTLE_NOT_FOUND', `Battle '${id}' not found.`, { battle_id: id });
 
@@ -56,11 +55,35 @@ export class Registry {
   /** agent id → the active live battle it trades in. */
   private readonly liveOf = new Map<string, string>();
 
+  /**
+   * How long an unused battle stays in memory; a running live battle always stays (its clock needs it). Everything
+   * else about a battle is stored, so one that leaves is loaded again on its next use: finished battles are only
+   * read (results, replay), and a draft or a historical battle left halfway does not hold its candles for ever.
+   */
+  idle_ms = { finished: 60_000, unfinished: 10 * 60_000 };
+  private readonly sweeper: NodeJS.Timeout;
+
   constructor(
     private readonly db: Db,
     private readonly snapshot_interval_ms: number,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.sweeper = setInterval(() => this.sweep(), 15_000);
+    this.sweeper.unref();
+  }
+
+  /** Drops the battles idle longer than `idle_ms` from memory; returns how many left. */
+  sweep(now = Date.now()): number {
+    let n = 0;
+    for (const e of this.entries.values()) {
+      const b = e.battle;
+      if (e.busy > 0 || (b.mode === 'live' && RUNNING.has(b.status))) continue;
+      if (now - e.used_ms < (FINISHED.has(b.status) ? this.idle_ms.finished : this.idle_ms.unfinished)) continue;
+      this.forget(e);
+      n++;
+    }
+    return n;
+  }
 
   onEvent(listener: (e: BattleEvent) => void): () => void {
     this.listeners.add(listener);
@@ -102,6 +125,7 @@ export class Registry {
   adopt(b: Battle, rt: BattleRuntime, saved: number): Entry {
     const e: Entry = {
       actor: startBattle(b, rt), battle: b, rt, saved, queue: Promise.resolve(), nextSnap: 0, closing: false, savedParticipants: JSON.stringify(b.participants),
+      busy: 0, used_ms: Date.now(),
     };
     this.entries.set(b.id, e);
     if (b.mode === 'live' && RUNNING.has(b.status)) {
@@ -115,6 +139,7 @@ export class Registry {
   async owned(account: Account, id: string): Promise<Entry> {
     const e = await this.load(id.toLowerCase());
     if (e.battle.account_id !== account.id) throw new ApiError('PERMISSION_DENIED', 'You do not own this battle.', { battle_id: id });
+    e.used_ms = Date.now();
     return e;
   }
 
@@ -143,21 +168,12 @@ export class Registry {
     this.entries.delete(e.battle.id);
   }
 
-  /**
-   * A finished battle is only read from now on, and everything about it is stored: after a grace period for the
-   * reads that follow completion it leaves memory (the next read loads it again), so finished battles do not pile up.
-   */
-  private retire(e: Entry): void {
-    const timer = setTimeout(() => {
-      void e.queue.then(() => {
-        if (this.entries.get(e.battle.id) === e && FINISHED.has(e.battle.status)) this.forget(e);
-      });
-    }, FINISHED_RETAIN_MS);
-    timer.unref();
-  }
-
   exclusive<T>(e: Entry, fn: () => Promise<T>): Promise<T> {
-    const run = e.queue.then(fn, fn);
+    e.busy++;
+    const run = e.queue.then(fn, fn).finally(() => {
+      e.busy--;
+      e.used_ms = Date.now();
+    });
     e.queue = run.catch(() => {});
     return run;
   }
@@ -188,13 +204,10 @@ export class Registry {
       throw new ApiError('SERVICE_UNAVAILABLE', 'The battle could not be saved; its last command was not applied.', { battle_id: e.battle.id });
     }
     for (const m of emits) this.emit(e.battle, `battle:${m.type}`, m.data);
-    if (FINISHED.has(e.battle.status) && !e.retiring) {
-      e.retiring = true;
-      this.retire(e);
-    }
   }
 
   async close(): Promise<void> {
+    clearInterval(this.sweeper);
     await Promise.allSettled([...this.entries.values()].map((e) => e.queue));
     for (const e of this.entries.values()) e.actor.stop();
     this.entries.clear();

@@ -119,6 +119,40 @@ for (const backend of backends()) {
       t.match(await call('POST', `${B}/${copy.body.battle_id}/replay`, {}), { status: 409, body: { error: { code: 'BATTLE_INVALID_STATE' } } }, 'only a completed battle can be replayed');
     });
 
+    t.test('idle battles leave memory and come back where they were: the same fills, equities and ranks', async (t) => {
+      const bt = s.engine.battles;
+      const hour = 60 * 60_000;
+      bt.sweep(Date.now() + hour); // the battles of earlier tests
+      t.equal(bt.loaded, 0);
+      const draft: string = (await ok('POST', B, { ...SEED_BODY, name: 'Idle draft' })).battle_id;
+      await ok('POST', `${B}/${draft}/participants`, { agent_id: a1 });
+      const bid: string = (await ok('POST', B, { ...SEED_BODY, name: 'Idle' })).battle_id;
+      for (const id of [a1, a2]) await ok('POST', `${B}/${bid}/participants`, { agent_id: id });
+      await ok('POST', `${B}/${bid}/start`);
+      await ok('POST', `${B}/${bid}/step`);
+      await ok('POST', `${B}/${bid}/trade/order`, { agent_id: a1, symbol: 'BTCUSDT', side: 'buy', type: 'market', quantity: '0.1' });
+      await ok('POST', `${B}/${bid}/trade/order`, { agent_id: a2, symbol: 'ETHUSDT', side: 'buy', type: 'limit', quantity: '1', price: '3290' });
+      await ok('POST', `${B}/${bid}/step/batch`, { steps: 98 });
+      t.equal(bt.sweep(Date.now() + 5 * 60_000), 0, 'an unfinished battle stays a while');
+      t.equal(bt.sweep(Date.now() + 11 * 60_000), 2, 'then the draft and the halfway battle leave');
+      t.equal(bt.loaded, 0);
+      // The same figures as the battle of the test above, which never left memory.
+      const s100 = await ok('POST', `${B}/${bid}/step`);
+      t.match(s100, { step: 100, virtual_time: '2025-01-15T01:40:00.000Z' });
+      t.match(byAgent(s100.participants, a2), { trade_count: 1, equity: '9993.36260000', pnl: '-6.63740000' }, 'the resting limit came back and filled');
+      await ok('POST', `${B}/${bid}/step/batch`, { steps: 620 });
+      t.equal(bt.sweep(Date.now() + hour), 1);
+      t.match(await ok('POST', `${B}/${bid}/trade/order`, { agent_id: a1, symbol: 'BTCUSDT', side: 'sell', type: 'market', quantity: '0.1' }), { executed_price: '93652.83378000', realized_pnl: '-107.32898346' });
+      const end = await ok('POST', `${B}/${bid}/step/batch`, { steps: 10000 });
+      t.match(byAgent(end.participants, a1), { equity: '9892.67101654', trade_count: 2 });
+      t.match(byAgent(end.participants, a2), { equity: '9986.66089680', trade_count: 2 });
+      const results = await ok('GET', `${B}/${bid}/results`);
+      t.equal(bt.sweep(Date.now() + 30_000), 0, 'a finished battle stays a minute for the reads that follow');
+      t.equal(bt.sweep(Date.now() + 61_000), 1);
+      t.same(await ok('GET', `${B}/${bid}/results`), results, 'results read after it left are the same');
+      t.match((await ok('GET', `${B}/${draft}`)).participants, [{ agent_id: a1 }], 'the draft is back as it was');
+    });
+
     t.test('a paused agent\'s orders are refused; the battle reads paused until every agent is back', async (t) => {
       const bid: string = (await ok('POST', B, { ...SEED_BODY, name: 'Pause' })).battle_id;
       for (const id of [a1, a2]) await ok('POST', `${B}/${bid}/participants`, { agent_id: id });
