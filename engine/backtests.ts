@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ApiError } from '../schemas/errors.js';
-import { BACKTEST_LIMITS } from '../schemas/backtest.js';
+import { BACKTEST_TUNING } from '../schemas/backtest.js';
+import { LIMITS } from '../schemas/limits.js';
 import type { Db } from './store/db.js';
 import type { Logger } from './log.js';
 import type { MarketData, Pair } from './market/types.js';
@@ -60,7 +61,7 @@ export class Backtests {
   private readonly entries = new Map<string, Entry>();
   private readonly loading = new Map<string, Promise<Entry>>();
   /** Batches of at least this many candle-steps go to a worker (a test lowers it to force one). */
-  workerCellsMin: number = BACKTEST_LIMITS.worker_cells_min;
+  workerCellsMin: number = BACKTEST_TUNING.worker_cells_min;
   /** Batches run, by where they ran. */
   readonly stats = { worker_batches: 0, main_batches: 0 };
   /**
@@ -119,8 +120,8 @@ export class Backtests {
       throw new ApiError('BACKTEST_NO_DATA', `No candles ${missing.length ? `for ${missing.join(', ')} ` : ''}between ${new Date(start).toISOString()} and ${new Date(input.end_ms).toISOString()}.`, { missing, ...span });
     }
     const cells = pairs.length * (warmupSlots(step) + total_steps);
-    if (cells > BACKTEST_LIMITS.series_cells_max) {
-      throw new ApiError('VALIDATION_ERROR', `Too much data for one session: ${pairs.length} pairs × ${total_steps} steps; use fewer pairs, a shorter range or a longer candle_interval.`, { field: 'end_time', cells, cells_max: BACKTEST_LIMITS.series_cells_max });
+    if (cells > LIMITS.series_cells_max) {
+      throw new ApiError('VALIDATION_ERROR', `Too much data for one session: ${pairs.length} pairs × ${total_steps} steps; use fewer pairs, a shorter range or a longer candle_interval.`, { field: 'end_time', cells, cells_max: LIMITS.series_cells_max });
     }
     const id = randomUUID();
     const starting = fmt(input.starting_balance ?? agent?.starting_balance ?? p.account.starting_balance);

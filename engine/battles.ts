@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ApiError } from '../schemas/errors.js';
-import { BATTLE_LIMITS } from '../schemas/battles.js';
+import { LIMITS } from '../schemas/limits.js';
 import type { Db } from './store/db.js';
 import type { Logger } from './log.js';
 import type { MarketData } from './market/types.js';
@@ -160,8 +160,8 @@ export class Battles {
     const agent = await this.identity.ownedAgent(p.account, agentId);
     if (agent.status === 'archived') throw new ApiError('AGENT_INVALID_STATE', 'An archived agent cannot join a battle.', { agent_id: agent.id });
     return this.reg.exclusive(e, async () => {
-      if (e.battle.participants.length >= BATTLE_LIMITS.participants_max && e.battle.status === 'draft') {
-        throw new ApiError('BATTLE_INVALID_STATE', `A battle has at most ${BATTLE_LIMITS.participants_max} participants.`, { battle_id: id });
+      if (e.battle.participants.length >= LIMITS.battle_participants_max && e.battle.status === 'draft') {
+        throw new ApiError('BATTLE_INVALID_STATE', `A battle has at most ${LIMITS.battle_participants_max} participants.`, { battle_id: id });
       }
       // Join times strictly increase: the join order is the ranking's last tie-break and must survive a reload.
       const last = e.battle.participants.at(-1);

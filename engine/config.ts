@@ -1,7 +1,11 @@
 import { parseLevel, type LogLevel } from './log.js';
 import { FEED_NAMES, type FeedName } from './market/feeds/index.js';
+import { LIMITS } from '../schemas/limits.js';
 
-/** Every limit and setting, named once, with its unit last. Read from the environment by `loadConfig`. */
+/**
+ * Every setting, named once, with its unit last. Read from the environment by `loadConfig`; the request bounds
+ * among them default to schemas/limits.ts `LIMITS`, where the fixed ones live.
+ */
 export interface Config {
   port: number;
   host: string;
@@ -69,17 +73,6 @@ export interface Config {
   };
 }
 
-export const LIMITS = {
-  agents_page_max: 500,
-  agents_page_default: 100,
-  display_name_chars_max: 100,
-  password_chars_min: 8,
-  password_chars_max: 72,
-  starting_balance_max: '1000000000',
-  strategy_tags_max: 50,
-  authorized_instruments_max: 500,
-} as const;
-
 const int = (v: string | undefined, fallback: number): number => {
   if (v === undefined || v === '') return fallback;
   const n = Number(v);
@@ -117,7 +110,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jwtSecret: env.JWT_SECRET || null,
     serverKey: env.SERVER_KEY || null,
     jwtExpiry_seconds: int(env.JWT_EXPIRY_SECONDS, 3600),
-    body_bytes_max: int(env.BODY_BYTES_MAX, 1024 * 1024),
+    body_bytes_max: int(env.BODY_BYTES_MAX, LIMITS.body_bytes_max),
     shutdownGrace_ms: int(env.SHUTDOWN_GRACE_MS, 10_000),
     journalBatch_events_max: int(env.JOURNAL_BATCH_EVENTS_MAX, 5000),
     clientIdsRecent_max: int(env.CLIENT_IDS_RECENT_MAX, 1024),
@@ -131,20 +124,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     snapshot_interval_ms: int(env.SNAPSHOT_INTERVAL_MS, 60_000),
     trustProxy: env.TRUST_PROXY === '1' || env.TRUST_PROXY === 'true',
     rate: {
-      agent_per_minute: int(env.RATE_AGENT_PER_MINUTE, 60_000),
-      account_per_minute: int(env.RATE_ACCOUNT_PER_MINUTE, 300_000),
-      auth_per_ip_per_minute: int(env.RATE_AUTH_PER_IP_PER_MINUTE, 20),
-      public_per_ip_per_minute: int(env.RATE_PUBLIC_PER_IP_PER_MINUTE, 60_000),
+      agent_per_minute: int(env.RATE_AGENT_PER_MINUTE, LIMITS.rate_agent_per_minute),
+      account_per_minute: int(env.RATE_ACCOUNT_PER_MINUTE, LIMITS.rate_account_per_minute),
+      auth_per_ip_per_minute: int(env.RATE_AUTH_PER_IP_PER_MINUTE, LIMITS.rate_auth_per_ip_per_minute),
+      public_per_ip_per_minute: int(env.RATE_PUBLIC_PER_IP_PER_MINUTE, LIMITS.rate_public_per_ip_per_minute),
     },
     battle: {
       snapshot_interval_ms: positive(env.BATTLE_SNAPSHOT_INTERVAL_MS, 5_000),
       minute_ms: positive(env.BATTLE_MINUTE_MS, 60_000),
     },
     ws: {
-      frame_bytes_max: int(env.WS_FRAME_BYTES_MAX, 64 * 1024),
+      frame_bytes_max: int(env.WS_FRAME_BYTES_MAX, LIMITS.ws_frame_bytes_max),
       backpressure_bytes_max: int(env.WS_BACKPRESSURE_BYTES_MAX, 1024 * 1024),
-      subscriptions_max: int(env.WS_SUBSCRIPTIONS_MAX, 10),
-      connections_per_key_max: int(env.WS_CONNECTIONS_PER_KEY_MAX, 20),
+      subscriptions_max: int(env.WS_SUBSCRIPTIONS_MAX, LIMITS.ws_subscriptions_max),
+      connections_per_key_max: int(env.WS_CONNECTIONS_PER_KEY_MAX, LIMITS.ws_connections_per_key_max),
       auth_timeout_ms: int(env.WS_AUTH_TIMEOUT_MS, 10_000),
       ping_interval_ms: int(env.WS_PING_INTERVAL_MS, 30_000),
       portfolio_interval_ms: int(env.WS_PORTFOLIO_INTERVAL_MS, 5_000),

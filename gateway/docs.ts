@@ -1,5 +1,6 @@
 import type { TSchema } from '@sinclair/typebox';
 import { ERRORS } from '../schemas/errors.js';
+import { LIMITS } from '../schemas/limits.js';
 import type { Agent } from '../engine/identity/types.js';
 import type { Route } from './router.js';
 import { routeTable } from './routes/index.js';
@@ -23,14 +24,14 @@ export const WS_PROTOCOL = [
   'without it and send `{"action":"auth","api_key":"…"}` first (within 10 s, else close 4401). An account key may add `agent_id`.',
   '- Subscribe: `{"action":"subscribe","channel":"ticker","symbol":"BTCUSDT"}` or `{"action":"subscribe","channel":"ticker:BTCUSDT"}`;',
   '  channels `ticker:<SYMBOL>`, `ticker:all` (or `ticker_all`), `candles:<SYMBOL>:<1m|5m|1h|1d>`, `orders`, `portfolio`.',
-  '  Answer `{"type":"subscribed","channel":"<key>"}`; at most 10 per connection (`SUBSCRIPTION_LIMIT`). `unsubscribe` likewise.',
+  `  Answer \`{"type":"subscribed","channel":"<key>"}\`; at most ${LIMITS.ws_subscriptions_max} per connection (\`SUBSCRIPTION_LIMIT\`). \`unsubscribe\` likewise.`,
   '- Pushes carry the full channel key and the values both at top level and in `data`: ticker (each trade), candle (each trade,',
   '  and `is_closed: true` once for a finished candle), order (every event of your orders), portfolio (every 5 s and after a fill).',
   '- Heartbeat: the server sends `{"type":"ping"}`; answer `{"type":"pong"}` or `{"action":"pong"}`. Send `{"action":"ping"}` to get a pong.',
   '- Order entry: `{"id":1,"method":"order.place","params":{…same body as POST /trade/order…}}` → `{"id":1,"status":200,"result":{order}}`',
   '  or `{"id":1,"status":400,"error":{"code","message","details"}}`. Methods: `order.place`, `order.cancel` {order_id},',
   '  `order.status` {order_id}, `orders.open` {symbol?}, `orders.cancel_all`, `account.balance`. Same rules and codes as REST.',
-  '- Limits: 64 KiB per frame (larger closes 1009), 20 connections per key (HTTP 429 `CONNECTION_LIMIT`); a client that stops',
+  `- Limits: ${LIMITS.ws_frame_bytes_max / 1024} KiB per frame (larger closes 1009), ${LIMITS.ws_connections_per_key_max} connections per key (HTTP 429 \`CONNECTION_LIMIT\`); a client that stops`,
   '  reading is disconnected once 1 MiB is queued for it, never buffered without bound.',
 ].join('\n');
 

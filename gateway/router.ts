@@ -2,6 +2,7 @@ import type { Static, TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { Value } from '@sinclair/typebox/value';
 import { ApiError } from '../schemas/errors.js';
+import { LIMITS } from '../schemas/limits.js';
 import type { Engine } from '../engine/system.js';
 import type { ActionGroup, Principal } from '../engine/identity/types.js';
 import type { Tokens } from './auth.js';
@@ -122,19 +123,16 @@ function fail(location: string, check: TypeCheck<TSchema>, value: unknown): neve
   throw new ApiError('VALIDATION_ERROR', `${field}: ${first?.message ?? 'invalid'}`, { field, location });
 }
 
-/** Bounds on every request's input, beyond what each route's schema says. */
-export const INPUT_LIMITS = {
-  /** Nesting of objects and arrays; deeper JSON overflows the stack where it is serialized again (jsonb columns). */
-  json_depth_max: 32,
-} as const;
-
 const NUL = '\u0000';
 
-/** The first string or key holding U+0000 (PostgreSQL stores it in neither text nor jsonb), or the first value nested too deep. */
+/**
+ * The first string or key holding U+0000 (PostgreSQL stores it in neither text nor jsonb), or the first value nested
+ * deeper than LIMITS.json_depth_max (deeper JSON overflows the stack where it is serialized again: jsonb columns).
+ */
 function unstorable(value: unknown, path: string, depth = 0): { field: string; reason: string } | null {
   if (typeof value === 'string') return value.includes(NUL) ? { field: path, reason: 'must not contain the character U+0000' } : null;
   if (typeof value !== 'object' || value === null) return null;
-  if (depth >= INPUT_LIMITS.json_depth_max) return { field: path, reason: `must not nest deeper than ${INPUT_LIMITS.json_depth_max} levels` };
+  if (depth >= LIMITS.json_depth_max) return { field: path, reason: `must not nest deeper than ${LIMITS.json_depth_max} levels` };
   for (const [k, v] of Object.entries(value)) {
     const field = path ? `${path}.${k}` : k;
     if (k.includes(NUL)) return { field, reason: 'must not contain the character U+0000' };

@@ -1,29 +1,30 @@
 import { Type } from '@sinclair/typebox';
-import { Amount, AmountOut, Nullable, Timestamp, Uuid } from './common.js';
+import { Amount, AmountOut, Nullable, SymbolName, Timestamp, Uuid } from './common.js';
+import { LIMITS as L } from './limits.js';
 
-const Name = Type.String({ minLength: 1, maxLength: 100 });
+const Name = Type.String({ minLength: 1, maxLength: L.display_name_chars_max });
 const Color = Type.String({ pattern: '^#[0-9a-fA-F]{6}$' });
-const Tags = Type.Array(Type.String({ maxLength: 50 }), { maxItems: 50 });
-const RiskValue = Type.Union([Type.Number(), Type.String({ maxLength: 20 })]);
+const Tags = Type.Array(Type.String({ maxLength: L.tag_chars_max }), { maxItems: L.tags_max });
+const RiskValue = Type.Union([Type.Number(), Type.String({ maxLength: L.risk_value_chars_max })]);
 /** Partial risk limits; bounds are checked by engine/core/risk-profile. */
 export const RiskInput = Type.Record(Type.String(), RiskValue, { description: 'Risk limits to set (see GET risk-profile)' });
 export const AgentType = Type.Union([Type.Literal('trading'), Type.Literal('analysis'), Type.Literal('risk'), Type.Literal('composite')]);
-export const Instruments = Type.Array(Type.String({ pattern: '^[A-Za-z0-9]{2,20}$' }), { maxItems: 500 });
+export const Instruments = Type.Array(SymbolName, { maxItems: L.instruments_max });
 export const Actions = Type.Array(
   Type.Union([
     Type.Literal('market'), Type.Literal('trade'), Type.Literal('account'), Type.Literal('analytics'),
     Type.Literal('backtest'), Type.Literal('battle'), Type.Literal('agent'),
   ]),
-  { maxItems: 7 },
+  { maxItems: L.actions_max },
 );
 
 export const CreateAgentBody = Type.Object({
   display_name: Type.Optional(Name),
   name: Type.Optional(Name),
   starting_balance: Type.Optional(Amount),
-  description: Type.Optional(Nullable(Type.String({ maxLength: 500 }))),
-  llm_model: Type.Optional(Nullable(Type.String({ maxLength: 100 }))),
-  framework: Type.Optional(Nullable(Type.String({ maxLength: 100 }))),
+  description: Type.Optional(Nullable(Type.String({ maxLength: L.description_chars_max }))),
+  llm_model: Type.Optional(Nullable(Type.String({ maxLength: L.label_chars_max }))),
+  framework: Type.Optional(Nullable(Type.String({ maxLength: L.label_chars_max }))),
   strategy_tags: Type.Optional(Tags),
   risk_profile: Type.Optional(RiskInput),
   risk_config: Type.Optional(RiskInput),
@@ -36,14 +37,14 @@ export const CreateAgentBody = Type.Object({
 export const UpdateAgentBody = Type.Object({
   display_name: Type.Optional(Name),
   name: Type.Optional(Name),
-  description: Type.Optional(Nullable(Type.String({ maxLength: 500 }))),
-  llm_model: Type.Optional(Nullable(Type.String({ maxLength: 100 }))),
-  framework: Type.Optional(Nullable(Type.String({ maxLength: 100 }))),
+  description: Type.Optional(Nullable(Type.String({ maxLength: L.description_chars_max }))),
+  llm_model: Type.Optional(Nullable(Type.String({ maxLength: L.label_chars_max }))),
+  framework: Type.Optional(Nullable(Type.String({ maxLength: L.label_chars_max }))),
   strategy_tags: Type.Optional(Tags),
   risk_profile: Type.Optional(RiskInput),
   risk_config: Type.Optional(RiskInput),
   color: Type.Optional(Nullable(Color)),
-  avatar_url: Type.Optional(Nullable(Type.String({ maxLength: 2048 }))),
+  avatar_url: Type.Optional(Nullable(Type.String({ maxLength: L.avatar_url_chars_max }))),
   agent_type: Type.Optional(AgentType),
   authorized_instruments: Type.Optional(Nullable(Instruments)),
   authorized_actions: Type.Optional(Nullable(Actions)),
@@ -51,17 +52,17 @@ export const UpdateAgentBody = Type.Object({
 
 export const ListAgentsQuery = Type.Object({
   include_archived: Type.Optional(Type.Boolean()),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })),
-  offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: L.agents_page_max })),
+  offset: Type.Optional(Type.Integer({ minimum: 0, maximum: L.agents_offset_max })),
 });
 
 export const CloneQuery = Type.Object({ new_name: Type.Optional(Name) });
 export const ResetAgentBody = Type.Object({ starting_balance: Type.Optional(Amount) });
 
 export const RiskProfileBody = Type.Object({
-  max_position_size_pct: Type.Integer({ minimum: 1, maximum: 100 }),
-  daily_loss_limit_pct: Type.Integer({ minimum: 1, maximum: 100 }),
-  max_open_orders: Type.Integer({ minimum: 1, maximum: 200 }),
+  max_position_size_pct: Type.Integer({ minimum: 1, maximum: L.risk_pct_max }),
+  daily_loss_limit_pct: Type.Integer({ minimum: 1, maximum: L.risk_pct_max }),
+  max_open_orders: Type.Integer({ minimum: 1, maximum: L.risk_open_orders_max }),
 });
 
 export const RiskProfileOut = Type.Object({
@@ -109,10 +110,10 @@ export const AgentCredentials = Type.Object({
 });
 
 export const OnboardBody = Type.Object({
-  owner_id: Type.String({ minLength: 1, maxLength: 200 }),
+  owner_id: Type.String({ minLength: 1, maxLength: L.credential_chars_max }),
   agent_name: Name,
   agent_type: AgentType,
-  description: Type.Optional(Type.String({ maxLength: 500 })),
+  description: Type.Optional(Type.String({ maxLength: L.description_chars_max })),
   authorized_instruments: Type.Optional(Instruments),
   authorized_actions: Type.Optional(Actions),
   max_position_size_pct: Type.Optional(RiskValue),

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { AmountOut, Nullable, Timestamp, Uuid } from './common.js';
+import { LIMITS as L } from './limits.js';
 
 /** Look-back windows of the analytics routes; `all` = since the current trading session began. */
 export const PERIOD_DAYS = { '1d': 1, '7d': 7, '30d': 30, '90d': 90, all: null } as const;
@@ -15,19 +16,16 @@ const RankMetricName = Type.Union([
   Type.Literal('roi_pct'), Type.Literal('total_pnl'), Type.Literal('sharpe_ratio'), Type.Literal('win_rate'), Type.Literal('profit_factor'),
 ]);
 
-/** Row bounds of the list routes (the reference's history limit is 1..1000, default 100; leaderboard top 50). */
-export const ANALYTICS_LIMITS = { history_rows_max: 1000, history_rows_default: 100, leaderboard_rows_max: 500, leaderboard_rows_default: 50 } as const;
-
 export const PerformanceQuery = Type.Object({ period: Type.Optional(PeriodName) });
 
 export const HistoryQuery = Type.Object({
   interval: Type.Optional(IntervalName),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: ANALYTICS_LIMITS.history_rows_max })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: L.equity_history_page_max })),
 });
 
 export const LeaderboardQuery = Type.Object({
   period: Type.Optional(PeriodName),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: ANALYTICS_LIMITS.leaderboard_rows_max })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: L.leaderboard_page_max })),
   metric: Type.Optional(RankMetricName),
 });
 

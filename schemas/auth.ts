@@ -1,10 +1,11 @@
 import { Type } from '@sinclair/typebox';
 import { Amount, AmountOut, Nullable, Timestamp, Uuid } from './common.js';
+import { LIMITS as L } from './limits.js';
 
 export const RegisterBody = Type.Object({
-  display_name: Type.Optional(Type.String({ maxLength: 100 })),
-  email: Type.Optional(Nullable(Type.String({ maxLength: 254, pattern: '^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$' }))),
-  password: Type.Optional(Nullable(Type.String({ minLength: 8, maxLength: 72 }))),
+  display_name: Type.Optional(Type.String({ maxLength: L.display_name_chars_max })),
+  email: Type.Optional(Nullable(Type.String({ maxLength: L.email_chars_max, pattern: '^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$' }))),
+  password: Type.Optional(Nullable(Type.String({ minLength: L.password_chars_min, maxLength: L.password_chars_max }))),
   starting_balance: Type.Optional(Amount),
 });
 
@@ -20,13 +21,13 @@ export const RegisterResponse = Type.Object({
 });
 
 export const LoginBody = Type.Object({
-  api_key: Type.String({ minLength: 1, maxLength: 200 }),
-  api_secret: Type.String({ minLength: 1, maxLength: 200 }),
+  api_key: Type.String({ minLength: 1, maxLength: L.credential_chars_max }),
+  api_secret: Type.String({ minLength: 1, maxLength: L.credential_chars_max }),
 });
 
 export const UserLoginBody = Type.Object({
-  email: Type.String({ minLength: 3, maxLength: 254 }),
-  password: Type.String({ minLength: 8, maxLength: 72 }),
+  email: Type.String({ minLength: L.email_chars_min, maxLength: L.email_chars_max }),
+  password: Type.String({ minLength: L.password_chars_min, maxLength: L.password_chars_max }),
 });
 
 export const TokenResponse = Type.Object({

@@ -1,4 +1,5 @@
 import { Type, type TSchema } from '@sinclair/typebox';
+import { LIMITS } from './limits.js';
 
 /** A decimal amount on the wire: a plain decimal string (numbers accepted on input); never exponent notation. */
 export const Amount = Type.Union([Type.String({ pattern: '^\\s*\\d+(\\.\\d+)?\\s*$' }), Type.Number()], {
@@ -8,6 +9,10 @@ export const AmountOut = Type.String({ pattern: '^-?\\d+\\.\\d{8}$', description
 export const Uuid = Type.String({ pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' });
 export const Timestamp = Type.String({ description: 'ISO-8601 UTC time' });
 export const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+/** A pair symbol in a body: orders, pairs, authorized_instruments. */
+export const SymbolName = Type.String({ minLength: LIMITS.symbol_chars_min, maxLength: LIMITS.symbol_chars_max, pattern: '^[A-Za-z0-9]+$' });
+/** An `offset` query parameter (rows skipped). */
+export const Offset = Type.Integer({ minimum: 0, maximum: LIMITS.offset_max });
 
 export const ErrorEnvelope = Type.Object({
   error: Type.Object({

@@ -1,31 +1,25 @@
 import { Type } from '@sinclair/typebox';
 import { AmountOut, Nullable, Timestamp } from './common.js';
+import { LIMITS as L } from './limits.js';
 
 /** Requests and responses of /api/v1/market (public market data). */
 
-export const MARKET_LIMITS = {
-  candles_page_max: 1000,
-  candles_page_default: 100,
-  trades_page_max: 500,
-  trades_page_default: 100,
-  tickers_symbols_max: 100,
-  /** A price older than this is reported as stale by /prices. */
-  price_stale_seconds: 60,
-} as const;
+/** A price older than this is reported as stale by /prices. */
+export const PRICE_STALE_SECONDS = 60;
 
-export const SymbolParams = Type.Object({ symbol: Type.String({ minLength: 1, maxLength: 30, description: 'Pair symbol, e.g. BTCUSDT (case-insensitive)' }) });
+export const SymbolParams = Type.Object({ symbol: Type.String({ minLength: 1, maxLength: L.path_symbol_chars_max, description: 'Pair symbol, e.g. BTCUSDT (case-insensitive)' }) });
 export const SymbolsQuery = Type.Object({
-  symbols: Type.Optional(Type.String({ maxLength: 4000, description: 'Comma-separated symbols, e.g. BTCUSDT,ETHUSDT' })),
+  symbols: Type.Optional(Type.String({ maxLength: L.query_list_chars_max, description: 'Comma-separated symbols, e.g. BTCUSDT,ETHUSDT' })),
 });
 export const PairsQuery = Type.Object({ status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('inactive')])) });
 export const Interval = Type.Union([Type.Literal('1m'), Type.Literal('5m'), Type.Literal('1h'), Type.Literal('1d')]);
 export const CandlesQuery = Type.Object({
   interval: Type.Optional(Interval),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MARKET_LIMITS.candles_page_max })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: L.market_candles_page_max })),
   start_time: Type.Optional(Type.String({ description: 'ISO time; candles opening at or after it' })),
   end_time: Type.Optional(Type.String({ description: 'ISO time; candles opening at or before it' })),
 });
-export const TradesQuery = Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MARKET_LIMITS.trades_page_max })) });
+export const TradesQuery = Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: L.market_trades_page_max })) });
 export const OrderbookQuery = Type.Object({ depth: Type.Optional(Type.Union([Type.Literal(5), Type.Literal(10), Type.Literal(20)])) });
 
 export const PairOut = Type.Object({

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
-import { Amount, Nullable, Uuid } from './common.js';
+import { Amount, Nullable, Offset, SymbolName as Symbol, Uuid } from './common.js';
+import { LIMITS as L } from './limits.js';
 
-const Symbol = Type.String({ minLength: 2, maxLength: 20, pattern: '^[A-Za-z0-9]+$' });
 const OrderTypeName = Type.Union([Type.Literal('market'), Type.Literal('limit'), Type.Literal('stop_loss'), Type.Literal('take_profit')]);
 const SideName = Type.Union([Type.Literal('buy'), Type.Literal('sell')]);
 
@@ -15,7 +15,7 @@ export const PlaceOrderBody = Type.Object({
   price: Type.Optional(Nullable(Amount)),
   trigger_price: Type.Optional(Nullable(Amount)),
   stop_price: Type.Optional(Nullable(Amount)),
-  client_order_id: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._:-]+$' }))),
+  client_order_id: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: L.client_order_id_chars_max, pattern: '^[A-Za-z0-9._:-]+$' }))),
 });
 
 export const OrderIdParams = Type.Object({ order_id: Uuid });
@@ -23,20 +23,20 @@ export const OrderIdParams = Type.Object({ order_id: Uuid });
 export const ListOrdersQuery = Type.Object({
   status: Type.Optional(Type.Union([Type.Literal('pending'), Type.Literal('filled'), Type.Literal('cancelled'), Type.Literal('rejected')])),
   symbol: Type.Optional(Symbol),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })),
-  offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000_000 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: L.orders_page_max })),
+  offset: Type.Optional(Offset),
 });
 
 export const OpenOrdersQuery = Type.Object({
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
-  offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000_000 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: L.open_orders_page_max })),
+  offset: Type.Optional(Offset),
 });
 
 export const HistoryQuery = Type.Object({
   symbol: Type.Optional(Symbol),
   side: Type.Optional(SideName),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })),
-  offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000_000 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: L.trade_history_page_max })),
+  offset: Type.Optional(Offset),
 });
 
 export const PnlQuery = Type.Object({

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import { BACKTEST_LIMITS } from '../schemas/backtest.js';
+import { BACKTEST_TUNING } from '../schemas/backtest.js';
 import type { StepOut, StepTask } from '../engine/core/sim.js';
 import type { StepRunner } from '../engine/backtests.js';
 
@@ -29,7 +29,7 @@ export function createStepPool(opts: PoolOptions = {}): StepRunner | null {
   if (!existsSync(filename)) return null;
   const threads = opts.threads ?? Math.max(1, availableParallelism() - 1);
   const pool = new Piscina<StepTask, StepOut>({
-    filename, minThreads: Math.min(opts.min_threads ?? 0, threads), maxThreads: threads, maxQueue: opts.queue_max ?? BACKTEST_LIMITS.worker_queue_max, idleTimeout: 30_000,
+    filename, minThreads: Math.min(opts.min_threads ?? 0, threads), maxThreads: threads, maxQueue: opts.queue_max ?? BACKTEST_TUNING.worker_queue_max, idleTimeout: 30_000,
   });
   return {
     threads,

@@ -1,6 +1,6 @@
 import { ApiError } from '../../schemas/errors.js';
-import { BATTLE_LIMITS } from '../../schemas/battles.js';
 import { CANDLE_INTERVALS } from '../../schemas/backtest.js';
+import { LIMITS } from '../../schemas/limits.js';
 import { fmt, money } from '../core/money.js';
 import { RANK_METRICS, type RankMetric } from '../core/metrics.js';
 import { periodSteps, presetOf, type Battle, type BattleConfig, type BattleMode, type HistoricalSpec } from '../core/battle-rules.js';
@@ -31,16 +31,16 @@ function balanceOf(v: unknown, field: string): string {
   const s = typeof v === 'number' ? String(v) : v;
   if (typeof s !== 'string' || !/^\d+(\.\d{1,8})?$/.test(s.trim())) throw bad(field, `${field} must be a decimal string such as "10000.00".`);
   const m = money(s.trim());
-  if (m.lt(BATTLE_LIMITS.starting_balance_min) || m.gt(BATTLE_LIMITS.starting_balance_max)) {
-    throw bad(field, `${field} must be between ${BATTLE_LIMITS.starting_balance_min} and ${BATTLE_LIMITS.starting_balance_max}.`);
+  if (m.lt(LIMITS.backtest_balance_min) || m.gt(LIMITS.backtest_balance_max)) {
+    throw bad(field, `${field} must be between ${LIMITS.backtest_balance_min} and ${LIMITS.backtest_balance_max}.`);
   }
   return fmt(m);
 }
 
 function minutesOf(v: unknown, field: string): number | null {
   if (v === null) return null;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > BATTLE_LIMITS.duration_minutes_max) {
-    throw bad(field, `${field} must be a whole number of minutes from 1 to ${BATTLE_LIMITS.duration_minutes_max}, or null for no limit.`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > LIMITS.duration_minutes_max) {
+    throw bad(field, `${field} must be a whole number of minutes from 1 to ${LIMITS.duration_minutes_max}, or null for no limit.`);
   }
   return v;
 }
@@ -52,6 +52,9 @@ function timeOf(v: unknown, field: string): string {
 }
 
 /** Seconds from 60 or "60" or a label like "1m" (the seed sends labels, the official client seconds); undefined when absent. */
+/** Seconds per candle a historical battle may use: those of CANDLE_INTERVALS. */
+const SECONDS: readonly number[] = Object.values(CANDLE_INTERVALS);
+
 export function intervalSeconds(v: unknown): number | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v === 'number') return v;
@@ -63,8 +66,8 @@ function specOf(raw: Partial<HistoricalSpec> | null | undefined, defaults: { int
   if (!raw || raw.start_time === undefined) throw bad('backtest_config.start_time', 'A historical battle needs backtest_config with start_time and end_time.');
   const start_time = timeOf(raw.start_time, 'backtest_config.start_time');
   const candle_interval = intervalSeconds(raw.candle_interval) ?? defaults.interval ?? 60;
-  if (!BATTLE_LIMITS.candle_intervals.includes(candle_interval)) {
-    throw bad('backtest_config.candle_interval', `candle_interval must be one of 1m, 5m, 15m, 1h, 4h, 1d (or ${BATTLE_LIMITS.candle_intervals.join(', ')} seconds).`);
+  if (!SECONDS.includes(candle_interval)) {
+    throw bad('backtest_config.candle_interval', `candle_interval must be one of 1m, 5m, 15m, 1h, 4h, 1d (or ${SECONDS.join(', ')} seconds).`);
   }
   let end_time: string;
   if (raw.end_time !== undefined) end_time = timeOf(raw.end_time, 'backtest_config.end_time');
@@ -74,7 +77,7 @@ function specOf(raw: Partial<HistoricalSpec> | null | undefined, defaults: { int
   const spec = { start_time, end_time, candle_interval, pairs };
   const { total_steps } = periodSteps(spec);
   if (total_steps < 1) throw bad('backtest_config.end_time', 'end_time must be at least one candle_interval after start_time.');
-  if (total_steps * (pairs?.length ?? 1) > BATTLE_LIMITS.series_cells_max) {
+  if (total_steps * (pairs?.length ?? 1) > LIMITS.series_cells_max) {
     throw bad('backtest_config.end_time', `Too much data for one battle: ${total_steps} steps; use fewer pairs, a shorter period or a longer candle_interval.`);
   }
   return spec;
@@ -110,7 +113,7 @@ export function resolveSettings(input: BattleInput, base: Settings | null): Sett
     if (merged.candle_interval === undefined && cfg.candle_interval !== undefined) merged.candle_interval = intervalSeconds(cfg.candle_interval);
     backtest_config = specOf(raw === null ? null : merged, { interval: preset?.candle_interval ?? null, duration_s: preset?.battle_mode === 'historical' ? preset.duration_seconds : null, pairs: config.allowed_pairs });
   }
-  return { name: name.slice(0, BATTLE_LIMITS.name_chars_max), mode, preset: presetKey, ranking_metric: metric as RankMetric, config, backtest_config };
+  return { name: name.slice(0, LIMITS.battle_name_chars_max), mode, preset: presetKey, ranking_metric: metric as RankMetric, config, backtest_config };
 }
 
 /**
@@ -124,7 +127,7 @@ export function replayInput(src: Battle, override: Record<string, unknown>): Bat
   const spec: Partial<HistoricalSpec> = { ...period, ...(o.backtest_config ?? {}) };
   for (const k of ['start_time', 'end_time', 'candle_interval', 'pairs'] as const) if (o[k] !== undefined) (spec as Record<string, unknown>)[k] = o[k];
   return {
-    name: o.name ?? `Replay: ${src.name}`.slice(0, BATTLE_LIMITS.name_chars_max), battle_mode: 'historical', preset: src.preset,
+    name: o.name ?? `Replay: ${src.name}`.slice(0, LIMITS.battle_name_chars_max), battle_mode: 'historical', preset: src.preset,
     starting_balance: o.starting_balance ?? src.config.starting_balance, ranking_metric: o.ranking_metric ?? src.ranking_metric,
     backtest_config: spec, config: { ...src.config.extra, ...(o.config ?? {}) },
   };

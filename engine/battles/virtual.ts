@@ -1,5 +1,5 @@
 import { ApiError } from '../../schemas/errors.js';
-import { BACKTEST_LIMITS } from '../../schemas/backtest.js';
+import { BACKTEST_TUNING } from '../../schemas/backtest.js';
 import type { Db } from '../store/db.js';
 import type { Logger } from '../log.js';
 import type { MarketData } from '../market/types.js';
@@ -31,7 +31,7 @@ export interface ClockView {
 export class VirtualClock {
   readonly stats = { worker_batches: 0 };
   /** Batches of at least this many candle-steps × participants go to the worker pool (a test lowers it). */
-  workerCellsMin: number = BACKTEST_LIMITS.worker_cells_min;
+  workerCellsMin: number = BACKTEST_TUNING.worker_cells_min;
 
   constructor(
     private readonly reg: Registry,

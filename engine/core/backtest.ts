@@ -1,4 +1,4 @@
-import { BACKTEST_LIMITS } from '../../schemas/backtest.js';
+import { BACKTEST_TUNING } from '../../schemas/backtest.js';
 import type { Pair } from '../market/types.js';
 import { computeMetrics, type Metrics } from './metrics.js';
 import { fmt, money } from './money.js';
@@ -50,7 +50,7 @@ const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 
 /** History loaded before start_time: at least a day (the 24 h volume) and a page of candles. */
-export const warmupSlots = (interval_ms: number): number => Math.max(Math.ceil(DAY_MS / interval_ms), BACKTEST_LIMITS.warmup_slots_min);
+export const warmupSlots = (interval_ms: number): number => Math.max(Math.ceil(DAY_MS / interval_ms), BACKTEST_TUNING.warmup_slots_min);
 
 /** The step configuration of a session; derived from its config and the pairs' filters, never stored. */
 export function simConfig(s: Session, pairs: Pair[]): SimConfig {

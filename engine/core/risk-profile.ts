@@ -1,3 +1,5 @@
+import { LIMITS } from '../../schemas/limits.js';
+
 /**
  * Risk limits: the agent's own values over the account's over these defaults, key by key.
  * Percentages and counts, not money, so they are plain numbers.
@@ -22,12 +24,12 @@ export const RISK_DEFAULTS: Readonly<RiskProfile> = Object.freeze({
 
 /** Inclusive bounds of each key; integer keys must be whole numbers. */
 export const RISK_BOUNDS: Readonly<Record<keyof RiskProfile, { min: number; max: number; integer: boolean }>> = {
-  max_position_size_pct: { min: 1, max: 100, integer: false },
-  daily_loss_limit_pct: { min: 1, max: 100, integer: false },
-  max_open_orders: { min: 1, max: 200, integer: true },
-  max_order_size_pct: { min: 1, max: 100, integer: false },
-  min_order_size_usd: { min: 0, max: 1_000_000, integer: false },
-  order_rate_limit: { min: 1, max: 1_000_000, integer: true },
+  max_position_size_pct: { min: 1, max: LIMITS.risk_pct_max, integer: false },
+  daily_loss_limit_pct: { min: 1, max: LIMITS.risk_pct_max, integer: false },
+  max_open_orders: { min: 1, max: LIMITS.risk_open_orders_max, integer: true },
+  max_order_size_pct: { min: 1, max: LIMITS.risk_pct_max, integer: false },
+  min_order_size_usd: { min: 0, max: LIMITS.risk_min_order_usd_max, integer: false },
+  order_rate_limit: { min: 1, max: LIMITS.risk_orders_per_minute_max, integer: true },
 };
 
 export type RiskCheck = { ok: true; value: Partial<RiskProfile> } | { ok: false; field: string; reason: string };

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { ApiError } from '../../schemas/errors.js';
+import { LIMITS } from '../../schemas/limits.js';
 import { fmt, money } from '../../engine/core/money.js';
 import { portfolioOf, positionsOf, sumBalances } from '../../engine/core/portfolio.js';
 import type { WalletState } from '../../engine/core/wallet.js';
@@ -26,7 +27,7 @@ const AccountInfo = Type.Object({
 /** The wallets a caller sees: its agent's, or every active agent's of the account. */
 async function walletsOf(engine: Engine, p: Principal): Promise<WalletState[]> {
   if (p.agent) return [await engine.trading.wallet(p.agent.id)];
-  const { agents } = await engine.identity.listAgents(p.account.id, { includeArchived: false, limit: 500, offset: 0 });
+  const { agents } = await engine.identity.listAgents(p.account.id, { includeArchived: false, limit: LIMITS.agents_page_max, offset: 0 });
   return Promise.all(agents.map((a) => engine.trading.wallet(a.id)));
 }
 
@@ -145,7 +146,7 @@ export const accountRoutes = [
       if (body.confirm !== true) throw new ApiError('VALIDATION_ERROR', 'Send "confirm": true to reset.', { field: 'confirm' });
       const raw = body.new_starting_balance ?? body.starting_balance;
       const balance = raw === undefined ? undefined : positiveAmount(raw, body.new_starting_balance !== undefined ? 'new_starting_balance' : 'starting_balance');
-      const agents = p.agent ? [p.agent] : (await engine.identity.listAgents(p.account.id, { includeArchived: false, limit: 500, offset: 0 })).agents;
+      const agents = p.agent ? [p.agent] : (await engine.identity.listAgents(p.account.id, { includeArchived: false, limit: LIMITS.agents_page_max, offset: 0 })).agents;
       const results = [];
       for (const agent of agents) {
         const before = portfolioOf(await engine.trading.wallet(agent.id), priceOf(engine));

@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { ApiError } from '../../schemas/errors.js';
 import { AgentIdParams, Uuid } from '../../schemas/common.js';
 import * as S from '../../schemas/agents.js';
+import { LIMITS } from '../../schemas/limits.js';
 import { fmt, money } from '../../engine/core/money.js';
 import { validateRiskProfile, type RiskProfile } from '../../engine/core/risk-profile.js';
 import type { Account, Agent, NewAgentInput } from '../../engine/identity/types.js';
@@ -98,9 +99,9 @@ export const agentRoutes = [
     async handler({ query, principal, engine }) {
       const p = caller(principal);
       const r = await engine.identity.listAgents(p.account.id, {
-        includeArchived: query.include_archived ?? false, limit: query.limit ?? 100, offset: query.offset ?? 0,
+        includeArchived: query.include_archived ?? false, limit: query.limit ?? LIMITS.agents_page_default, offset: query.offset ?? 0,
       });
-      return { agents: r.agents.map((a) => agentOut(a, p.account, engine.identity)), total: r.total, limit: query.limit ?? 100, offset: query.offset ?? 0 };
+      return { agents: r.agents.map((a) => agentOut(a, p.account, engine.identity)), total: r.total, limit: query.limit ?? LIMITS.agents_page_default, offset: query.offset ?? 0 };
     },
   }),
   route({
@@ -108,7 +109,7 @@ export const agentRoutes = [
     summary: 'Active agents with equity, PnL, ROI and trade count.',
     async handler({ principal, engine }) {
       const p = caller(principal);
-      const r = await engine.identity.listAgents(p.account.id, { includeArchived: false, limit: 500, offset: 0 });
+      const r = await engine.identity.listAgents(p.account.id, { includeArchived: false, limit: LIMITS.agents_page_max, offset: 0 });
       return { agents: await withSummary(r.agents, p.account, engine.identity), total: r.total };
     },
   }),
@@ -117,7 +118,7 @@ export const agentRoutes = [
     summary: 'Agents of the caller\'s owner (works with an agent key).',
     async handler({ principal, engine }) {
       const p = caller(principal);
-      const r = await engine.identity.listAgents(p.account.id, { includeArchived: false, limit: 500, offset: 0 });
+      const r = await engine.identity.listAgents(p.account.id, { includeArchived: false, limit: LIMITS.agents_page_max, offset: 0 });
       return {
         owner_id: p.account.owner_ref ?? p.account.id,
         agents: r.agents.map((a) => ({ ...agentOut(a, p.account, engine.identity), agent_name: a.display_name })),

@@ -4,8 +4,8 @@ import type { Agent, Principal } from '../../engine/identity/types.js';
 import { combineInputs, periodInputs } from '../../engine/snapshots.js';
 import { hasSnapshots, historyBuckets } from '../../engine/store/snapshots-repo.js';
 import type { Engine } from '../../engine/system.js';
-import { LIMITS } from '../../engine/config.js';
 import * as S from '../../schemas/analytics.js';
+import { LIMITS } from '../../schemas/limits.js';
 import { route } from '../router.js';
 import { caller, iso, P } from './helpers.js';
 
@@ -57,7 +57,7 @@ export const analyticsRoutes = [
     async handler({ query, principal, engine }) {
       const p = caller(principal);
       const interval = query.interval ?? '1h';
-      const limit = query.limit ?? S.ANALYTICS_LIMITS.history_rows_default;
+      const limit = query.limit ?? LIMITS.equity_history_page_default;
       const ids = (await scope(engine, p)).map((a) => a.id);
       if (ids.length > 0 && !(await hasSnapshots(engine.db, ids, 'periodic'))) await engine.snapshots.takeNow({ agentIds: ids });
       const rows = ids.length === 0 ? [] : await historyBuckets(engine.db, ids, 'periodic', S.INTERVAL_SECONDS[interval], limit);
@@ -89,7 +89,7 @@ export const analyticsRoutes = [
       const byId = new Map<string, { agent: Agent; metrics: Metrics }>(rows.map((r, i) => [r.id, { agent: agents[i], metrics: r.metrics }]));
       return {
         period, metric,
-        rankings: rankBy(metric, rows).slice(0, query.limit ?? S.ANALYTICS_LIMITS.leaderboard_rows_default).map(({ id, rank, value }) => {
+        rankings: rankBy(metric, rows).slice(0, query.limit ?? LIMITS.leaderboard_page_default).map(({ id, rank, value }) => {
           const { agent, metrics: m } = byId.get(id)!;
           return {
             rank, agent_id: id, account_id: p.account.id, display_name: agent.display_name, value,

@@ -1,5 +1,6 @@
 import { ApiError } from '../../schemas/errors.js';
 import * as S from '../../schemas/backtest.js';
+import { LIMITS } from '../../schemas/limits.js';
 import { fmt, money } from '../../engine/core/money.js';
 import { positionsOf, sumBalances } from '../../engine/core/portfolio.js';
 import { backtestResults } from '../../engine/core/backtest.js';
@@ -72,7 +73,7 @@ export const backtestReadRoutes = [
       const step = v.session.config.candle_interval * 1000;
       const ms = intervalMs(query.interval, step, 'interval');
       if (ms % step !== 0) throw new ApiError('VALIDATION_ERROR', `interval must be a multiple of the session's ${step / 1000} s candles.`, { field: 'interval' });
-      const candles = v.series ? candlesUpTo(v.series, v.sym, v.j, ms, query.limit ?? S.BACKTEST_LIMITS.candles_page_default) : [];
+      const candles = v.series ? candlesUpTo(v.series, v.sym, v.j, ms, query.limit ?? LIMITS.backtest_candles_page_default) : [];
       return {
         symbol: v.symbol, interval: query.interval ?? String(step / 1000), virtual_time: iso(v.virtual_time),
         candles: candles.map((c) => ({ bucket: iso(c.time), time: iso(c.time), open: c.open, high: c.high, low: c.low, close: c.close, volume: fmt(c.volume), trade_count: 0 })),
@@ -139,7 +140,7 @@ export const backtestReadRoutes = [
     summary: 'Fills in the order they happened; `total` counts them all.',
     async handler({ params, query, principal, engine }) {
       const s = await engine.backtests.get(caller(principal), params.session_id);
-      const limit = query.limit ?? S.BACKTEST_LIMITS.trades_page_default;
+      const limit = query.limit ?? LIMITS.backtest_trades_page_default;
       const offset = query.offset ?? 0;
       const trades = s.trades.slice(offset, offset + limit).map((t) => {
         const o = s.orders.get(t.order_id);
@@ -152,7 +153,7 @@ export const backtestReadRoutes = [
     method: 'GET', path: `${B}/list`, auth: 'any', group: 'backtest', tag: 'backtest', query: S.ListQuery,
     summary: 'The caller\'s sessions (an agent key or X-Agent-Id sees only that agent\'s); `total` counts every match.',
     async handler({ query, principal, engine }) {
-      const limit = query.limit ?? S.BACKTEST_LIMITS.list_page_default;
+      const limit = query.limit ?? LIMITS.backtests_page_default;
       const offset = query.offset ?? 0;
       const f = { agent_id: query.agent_id ?? null, strategy_label: query.strategy_label ?? null, status: query.status ?? null, ids: null };
       const { rows, total } = await engine.backtests.list(caller(principal), f, query.sort_by ?? 'created_at', limit, offset);
@@ -164,8 +165,8 @@ export const backtestReadRoutes = [
     summary: 'Side-by-side metrics of 2 or more sessions, with the best by ROI, Sharpe and (lowest) drawdown.',
     async handler({ query, principal, engine }) {
       const ids = [...new Set(query.sessions.split(',').map((x) => x.trim().toLowerCase()).filter(Boolean))];
-      if (ids.length < 2 || ids.length > S.BACKTEST_LIMITS.compare_sessions_max || !ids.every((id) => UUID.test(id))) {
-        throw new ApiError('VALIDATION_ERROR', `sessions must list 2 to ${S.BACKTEST_LIMITS.compare_sessions_max} session ids, comma-separated.`, { field: 'sessions' });
+      if (ids.length < LIMITS.compare_sessions_min || ids.length > LIMITS.compare_sessions_max || !ids.every((id) => UUID.test(id))) {
+        throw new ApiError('VALIDATION_ERROR', `sessions must list ${LIMITS.compare_sessions_min} to ${LIMITS.compare_sessions_max} session ids, comma-separated.`, { field: 'sessions' });
       }
       const { rows } = await engine.backtests.list(caller(principal), { agent_id: null, strategy_label: null, status: null, ids }, 'created_at', ids.length, 0);
       const missing = ids.filter((id) => !rows.some((r) => r.id === id));

@@ -1,5 +1,6 @@
 import { ApiError } from '../../schemas/errors.js';
 import * as S from '../../schemas/backtest.js';
+import { LIMITS } from '../../schemas/limits.js';
 import { PlaceOrderBody } from '../../schemas/trade.js';
 import { fmt, money } from '../../engine/core/money.js';
 import { route } from '../router.js';
@@ -36,10 +37,10 @@ export const backtestRoutes = [
       const end = Date.parse(body.end_time);
       if (Number.isNaN(start)) throw new ApiError('VALIDATION_ERROR', 'start_time must be an ISO-8601 time.', { field: 'start_time' });
       if (Number.isNaN(end) || end <= start) throw new ApiError('VALIDATION_ERROR', 'end_time must be an ISO-8601 time after start_time.', { field: 'end_time' });
-      const balance = body.starting_balance === undefined ? null : positiveAmount(body.starting_balance, 'starting_balance', S.BACKTEST_LIMITS.starting_balance_max);
-      if (balance !== null && money(balance).lt(S.BACKTEST_LIMITS.starting_balance_min)) throw new ApiError('VALIDATION_ERROR', 'starting_balance must be at least 1.', { field: 'starting_balance' });
+      const balance = body.starting_balance === undefined ? null : positiveAmount(body.starting_balance, 'starting_balance', LIMITS.backtest_balance_max);
+      if (balance !== null && money(balance).lt(LIMITS.backtest_balance_min)) throw new ApiError('VALIDATION_ERROR', `starting_balance must be at least ${LIMITS.backtest_balance_min}.`, { field: 'starting_balance' });
       const feeRate = body.fee_rate === undefined ? null : fmt(money(body.fee_rate));
-      if (feeRate !== null && money(feeRate).gt(S.BACKTEST_LIMITS.fee_rate_max)) throw new ApiError('VALIDATION_ERROR', 'fee_rate is a fraction between 0 and 0.1.', { field: 'fee_rate' });
+      if (feeRate !== null && money(feeRate).gt(LIMITS.fee_rate_max)) throw new ApiError('VALIDATION_ERROR', `fee_rate is a fraction between 0 and ${LIMITS.fee_rate_max}.`, { field: 'fee_rate' });
       const session = await engine.backtests.create(p, {
         start_ms: start, end_ms: end, starting_balance: balance, interval_ms: intervalMs(body.candle_interval, 60_000, 'candle_interval'),
         pairs: body.pairs ? [...new Set(body.pairs.map((s) => s.toUpperCase()))] : null, strategy_label: body.strategy_label ?? 'default',
@@ -66,7 +67,7 @@ export const backtestRoutes = [
   }),
   route({
     method: 'POST', path: `${B}/{session_id}/step/batch`, auth: 'any', group: 'backtest', tag: 'backtest', params: S.SessionParams, body: S.BatchBody,
-    summary: stepSummary(`Advance up to ${S.BACKTEST_LIMITS.batch_steps_max} candles (fewer at the end); orders_filled lists every order that filled or was rejected during the batch.`),
+    summary: stepSummary(`Advance up to ${LIMITS.batch_steps_max} candles (fewer at the end); orders_filled lists every order that filled or was rejected during the batch.`),
     async handler({ params, body, principal, engine }) {
       const r = await engine.backtests.step(caller(principal), params.session_id, body.steps, false);
       return stepOut(r.session, r, r.out, r.out.closed);
@@ -74,7 +75,7 @@ export const backtestRoutes = [
   }),
   route({
     method: 'POST', path: `${B}/{session_id}/step/batch/fast`, auth: 'any', group: 'backtest', tag: 'backtest', params: S.SessionParams, body: S.FastBody,
-    summary: stepSummary(`Advance up to ${S.BACKTEST_LIMITS.fast_steps_max} candles in a worker thread; orders_filled is the last step's, or every one with include_intermediate_trades.`),
+    summary: stepSummary(`Advance up to ${LIMITS.fast_steps_max} candles in a worker thread; orders_filled is the last step's, or every one with include_intermediate_trades.`),
     async handler({ params, body, principal, engine }) {
       const r = await engine.backtests.step(caller(principal), params.session_id, body.steps, true);
       return stepOut(r.session, r, r.out, body.include_intermediate_trades ? r.out.closed : r.out.closed.slice(r.out.last_step_from));

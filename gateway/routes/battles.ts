@@ -1,6 +1,7 @@
 import type { Static } from '@sinclair/typebox';
 import { ApiError } from '../../schemas/errors.js';
 import * as S from '../../schemas/battles.js';
+import { LIMITS } from '../../schemas/limits.js';
 import type { BattleInput } from '../../engine/battles/input.js';
 import type { PlaceRequest } from '../../engine/trading.js';
 import { Reply, route } from '../router.js';
@@ -49,7 +50,7 @@ export const battleRoutes = [
     ...common, method: 'GET', path: B, query: S.ListQuery,
     summary: 'Battles of the account, newest first; `total` is the true count.',
     async handler({ query, principal, engine }) {
-      const limit = query.limit ?? S.BATTLE_LIMITS.list_page_default;
+      const limit = query.limit ?? LIMITS.battles_page_default;
       const offset = query.offset ?? 0;
       const { battles, total } = await engine.battles.list(caller(principal), query.status ?? null, limit, offset);
       return { battles: battles.map(battleOut), total, limit, offset };
@@ -152,7 +153,7 @@ export const battleRoutes = [
     ...common, method: 'GET', path: `${B}/{id}/replay`, params: S.BattleParams, query: S.ReplayQuery,
     summary: 'Equity time series: one snapshot per instant with every participant (paged by instant).',
     async handler({ params, query, principal, engine }) {
-      const limit = query.limit ?? S.BATTLE_LIMITS.replay_page_default;
+      const limit = query.limit ?? LIMITS.battle_replay_page_default;
       const offset = query.offset ?? 0;
       const { battle, rows, total } = await engine.battles.replay(caller(principal), params.id, limit, offset);
       return replayOut(battle, rows, total, limit, offset);

@@ -1,4 +1,5 @@
 import { ApiError } from '../../schemas/errors.js';
+import { LIMITS } from '../../schemas/limits.js';
 import { fmt, parseAmount } from '../../engine/core/money.js';
 import { validateRiskProfile, type RiskProfile } from '../../engine/core/risk-profile.js';
 import type { Principal } from '../../engine/identity/types.js';
@@ -12,7 +13,7 @@ export function caller(p: Principal | null): Principal {
 }
 
 /** A positive amount of at most 8 decimals, formatted with 8. */
-export function positiveAmount(value: unknown, field: string, max = '1000000000'): string {
+export function positiveAmount(value: unknown, field: string, max: string = LIMITS.amount_max): string {
   const r = parseAmount(value);
   if (!r.ok) throw new ApiError('VALIDATION_ERROR', `${field} ${r.reason}.`, { field });
   if (r.value.lte(0)) throw new ApiError('VALIDATION_ERROR', `${field} must be greater than 0.`, { field });

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { ApiError } from '../../schemas/errors.js';
 import * as S from '../../schemas/market.js';
+import { LIMITS as L } from '../../schemas/limits.js';
 import { fmt } from '../../engine/core/money.js';
 import { simulatedDepth } from '../../engine/market/depth.js';
 import { dataRange, intervalMs } from '../../engine/store/candles-repo.js';
@@ -12,7 +13,6 @@ import { P } from './helpers.js';
 /** Public market data (no credentials): a translation of the in-memory PriceBook to the wire format. */
 
 const M = `${P}/market`;
-const L = S.MARKET_LIMITS;
 const isoMs = (ms: number) => new Date(ms).toISOString();
 
 /** Upper-cased symbol of a known pair, else 400 INVALID_SYMBOL. */
@@ -95,7 +95,7 @@ export const marketRoutes = [
       const ref = engine.market.price('BTCUSDT')?.time
         ?? engine.market.pairs().reduce<number | undefined>((m, p) => Math.max(m ?? -Infinity, engine.market.price(p.symbol)?.time ?? -Infinity), undefined);
       const age = ref === undefined || !Number.isFinite(ref) ? null : Math.round((Date.now() - ref) / 100) / 10;
-      return { prices, count: prices.length, timestamp: new Date().toISOString(), stale: age === null || age > L.price_stale_seconds, data_age_seconds: age };
+      return { prices, count: prices.length, timestamp: new Date().toISOString(), stale: age === null || age > S.PRICE_STALE_SECONDS, data_age_seconds: age };
     },
   }),
   route({
@@ -132,7 +132,7 @@ export const marketRoutes = [
       const symbol = knownSymbol(engine, params.symbol);
       const interval = query.interval ?? '1h';
       const range = { from: timeParam(query.start_time, 'start_time'), to: timeParam(query.end_time, 'end_time') };
-      const candles = engine.market.candles(symbol, interval, query.limit ?? L.candles_page_default, range).map((c) => ({
+      const candles = engine.market.candles(symbol, interval, query.limit ?? L.market_candles_page_default, range).map((c) => ({
         time: isoMs(c.time), open: c.open, high: c.high, low: c.low, close: c.close, volume: c.volume,
         quote_volume: c.quote_volume, trade_count: c.trade_count,
       }));
@@ -145,7 +145,7 @@ export const marketRoutes = [
     summary: 'Recent trades of the feed, newest first.',
     handler({ params, query, engine }) {
       const symbol = knownSymbol(engine, params.symbol);
-      const trades = engine.market.trades(symbol, query.limit ?? L.trades_page_default).map((t) => ({
+      const trades = engine.market.trades(symbol, query.limit ?? L.market_trades_page_default).map((t) => ({
         trade_id: t.trade_id, price: t.price, quantity: t.quantity, time: isoMs(t.time), is_buyer_maker: t.is_buyer_maker,
       }));
       return { symbol, trades, count: trades.length };

@@ -3,6 +3,7 @@ import { ApiError } from '../../schemas/errors.js';
 import type { Engine } from '../../engine/system.js';
 import type { Principal } from '../../engine/identity/types.js';
 import * as S from '../../schemas/trade.js';
+import { LIMITS } from '../../schemas/limits.js';
 import { fmt, money } from '../../engine/core/money.js';
 import type { OrderRec } from '../../engine/core/wallet.js';
 import { fromRow, type OrderRow } from '../../engine/trading.js';
@@ -75,7 +76,7 @@ export const tradeRoutes = [
       const p = caller(principal);
       if (!p.agent) throw new ApiError('VALIDATION_ERROR', 'Use an agent key or X-Agent-Id.', { field: 'X-Agent-Id' });
       const open = Object.values((await engine.trading.wallet(p.agent.id)).open).sort((a, b) => b.created_at.localeCompare(a.created_at));
-      const limit = query.limit ?? 100;
+      const limit = query.limit ?? LIMITS.open_orders_page_default;
       const offset = query.offset ?? 0;
       return { orders: open.slice(offset, offset + limit).map(orderOut), total: open.length, limit, offset };
     },
@@ -94,7 +95,7 @@ export const tradeRoutes = [
     summary: 'Orders with filters, newest first; `total` is the true count.',
     async handler({ query, principal, engine }) {
       const p = caller(principal);
-      const limit = query.limit ?? 100;
+      const limit = query.limit ?? LIMITS.orders_page_default;
       const offset = query.offset ?? 0;
       const where = `a.account_id = $1 AND ($2::uuid IS NULL OR o.agent_id = $2) AND ($3::text IS NULL OR o.status = $3) AND ($4::text IS NULL OR o.symbol = $4)
         AND o.battle_id IS NOT DISTINCT FROM $5::uuid`;
@@ -108,7 +109,7 @@ export const tradeRoutes = [
     summary: 'Fills, newest first; `total` is the true count; `total` per trade is quote amount plus fee for buys, minus fee for sells.',
     async handler({ query, principal, engine }) {
       const p = caller(principal);
-      const limit = query.limit ?? 50;
+      const limit = query.limit ?? LIMITS.trade_history_page_default;
       const offset = query.offset ?? 0;
       const where = `a.account_id = $1 AND ($2::uuid IS NULL OR t.agent_id = $2) AND ($3::text IS NULL OR t.symbol = $3) AND ($4::text IS NULL OR t.side = $4)
         AND t.battle_id IS NOT DISTINCT FROM $5::uuid`;

@@ -1,5 +1,6 @@
 import type uWS from 'uWebSockets.js';
 import { ApiError } from '../../schemas/errors.js';
+import { LIMITS } from '../../schemas/limits.js';
 import { CANDLE_INTERVALS, type Candle, type CandleInterval } from '../../engine/market/candles.js';
 import { portfolioOf } from '../../engine/core/portfolio.js';
 import type { WalletEvent } from '../../engine/core/wallet.js';
@@ -93,7 +94,7 @@ export class Channels {
       return [key];
     }
     if (key !== 'orders' && key !== 'portfolio') return [key];
-    const agents = p.agent ? [p.agent.id] : (await this.engine.identity.listAgents(p.account.id, { includeArchived: false, limit: 500, offset: 0 })).agents.map((a) => a.id);
+    const agents = p.agent ? [p.agent.id] : (await this.engine.identity.listAgents(p.account.id, { includeArchived: false, limit: LIMITS.agents_page_max, offset: 0 })).agents.map((a) => a.id);
     return agents.map((id) => `${key}:${id}`);
   }
 
