@@ -1,7 +1,7 @@
 import t from 'tap';
 import fc from 'fast-check';
 import WebSocket from 'ws';
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Kind, Type, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { loadConfig } from '../../engine/config.js';
@@ -11,7 +11,7 @@ import { ERRORS } from '../../schemas/errors.js';
 import { PlaceOrderBody } from '../../schemas/trade.js';
 import { OpenOrdersParams, OrderRefParams, SubscribeFrame, WS_METHODS } from '../../schemas/ws.js';
 import { importCandles } from '../helpers/candles.js';
-import { creatorFor, encodeSegment, fieldsOf, fillPath, fingerprint, sampleObject, sampleValue, type Hints } from '../helpers/route-samples.js';
+import { encodeSegment, fieldsOf, fillPath, fingerprint, routeContext, sampleObject, sampleValue, type Hints } from '../helpers/route-samples.js';
 import { backends, registerAndLogin, startTestServer, type TestServer } from '../helpers/server.js';
 
 /**
@@ -374,31 +374,7 @@ async function call(s: TestServer, method: string, path: string, headers: H, bod
 }
 
 async function makeCtx(s: TestServer, r: Route): Promise<Ctx> {
-  const me = await registerAndLogin(s, { starting_balance: '10000' });
-  const order = await call(s, 'POST', `${P}/trade/order`, me.agentKey, { symbol: 'BTCUSDT', side: 'buy', type: 'limit', quantity: '0.01', price: '40000' });
-  const params: Record<string, string> = { agent_id: me.reg.agent_id, order_id: order.order_id, symbol: 'BTCUSDT' };
-  if (r.paramNames.includes('session_id')) {
-    const bt = await call(s, 'POST', `${P}/backtest/create`, me.agentKey, { ...BT_WINDOW, candle_interval: 60, pairs: [BT_PAIR], starting_balance: '10000' });
-    await call(s, 'POST', `${P}/backtest/${bt.session_id}/start`, me.agentKey);
-    const o = await call(s, 'POST', `${P}/backtest/${bt.session_id}/trade/order`, me.agentKey, { symbol: BT_PAIR, side: 'buy', type: 'limit', quantity: '1000', price: '0.01' });
-    Object.assign(params, { session_id: bt.session_id, order_id: o.order_id, symbol: BT_PAIR });
-  }
-  for (const name of r.paramNames) {
-    if (name in params) continue;
-    const creator = creatorFor(routeTable(), r, name);
-    params[name] = randomUUID();
-    if (!creator) continue;
-    const body = sampleObject(creator.body, { ...hints(params), name: `fuzz-${name}` });
-    for (const headers of [me.jwt, me.agentKey]) {
-      const res = await fetch(s.url + creator.path, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-      const json = await res.json().catch(() => null);
-      const id = json?.[name] ?? json?.id;
-      if (res.status < 300 && typeof id === 'string') {
-        params[name] = id;
-        break;
-      }
-    }
-  }
+  const { me, params } = await routeContext(s, r, { pair: BT_PAIR, window: BT_WINDOW }, hints);
   return { accountId: me.reg.account_id, agentId: me.reg.agent_id, jwt: me.jwt, agentKey: me.agentKey, params };
 }
 

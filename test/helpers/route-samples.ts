@@ -1,6 +1,10 @@
 import { Kind, OptionalKind, type TObject, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { randomUUID } from 'node:crypto';
 import type { Engine } from '../../engine/system.js';
+import type { Route } from '../../gateway/router.js';
+import { routeTable } from '../../gateway/routes/index.js';
+import { registerAndLogin, type TestServer } from './server.js';
 
 /**
  * Requests derived from the typebox schemas of the route table (authorization matrix and fuzz tests), and a
@@ -132,4 +136,49 @@ export async function fingerprint(engine: Engine, accountId: string): Promise<st
 export function creatorFor<R extends { method: string; path: string; paramNames: string[] }>(routes: R[], route: R, param: string): R | null {
   const prefix = route.path.slice(0, route.path.indexOf(`{${param}}`)).replace(/\/$/, '');
   return routes.find((c) => c.method === 'POST' && c.paramNames.length === 0 && (c.path === prefix || c.path === `${prefix}/create`)) ?? null;
+}
+
+/** The backtest a context runs for routes under /backtest/{session_id}: one pair over a window whose candles the test imported. */
+export interface BacktestSpec {
+  pair: string;
+  window: { start_time: string; end_time: string };
+}
+
+/**
+ * A fresh account with an agent and a resting order, plus whatever the route's path names: a running backtest
+ * with a resting order of its own, or a thing made by the route's creator (creatorFor, body from `hints`, with
+ * the JWT, else the agent key). A name nothing makes gets a random id.
+ */
+export async function routeContext(s: TestServer, r: Route, bt: BacktestSpec, hints: (params: Record<string, string>) => Hints) {
+  const ok = async (method: string, path: string, headers: Record<string, string>, body?: unknown) => {
+    const res = await s.call(method, path, { headers, body });
+    if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body;
+  };
+  const me = await registerAndLogin(s, { starting_balance: '10000' });
+  const order = await ok('POST', '/api/v1/trade/order', me.agentKey, { symbol: 'BTCUSDT', side: 'buy', type: 'limit', quantity: '0.01', price: '40000' });
+  const params: Record<string, string> = { agent_id: me.reg.agent_id, order_id: order.order_id, symbol: 'BTCUSDT' };
+  if (r.paramNames.includes('session_id')) {
+    const created = await ok('POST', '/api/v1/backtest/create', me.agentKey, { ...bt.window, candle_interval: 60, pairs: [bt.pair], starting_balance: '10000' });
+    const id: string = created.session_id;
+    await ok('POST', `/api/v1/backtest/${id}/start`, me.agentKey);
+    const o = await ok('POST', `/api/v1/backtest/${id}/trade/order`, me.agentKey, { symbol: bt.pair, side: 'buy', type: 'limit', quantity: '1000', price: '0.01' });
+    Object.assign(params, { session_id: id, order_id: o.order_id, symbol: bt.pair });
+  }
+  for (const name of r.paramNames) {
+    if (name in params) continue;
+    params[name] = randomUUID();
+    const creator = creatorFor(routeTable(), r, name);
+    if (!creator) continue;
+    const body = sampleObject(creator.body, { ...hints(params), name: `sample ${name}` });
+    for (const headers of [me.jwt, me.agentKey]) {
+      const made = await s.call('POST', creator.path, { headers, body });
+      const id = made.body?.[name] ?? made.body?.id;
+      if (made.status < 300 && typeof id === 'string') {
+        params[name] = id;
+        break;
+      }
+    }
+  }
+  return { me, params };
 }
