@@ -192,10 +192,13 @@ async function crashUnderLoad(gw: GatewayProcess, feed: FakeBinance, agents: Age
   await sleep(kill.ms);
   if (kill.onAnswer) await killOnFirstAnswer(gw, agents[0], `r${round}-tripwire`, counts);
   else gw.child.kill('SIGKILL');
+  // The flow goes on until the process is gone: answers already on their way when the signal landed are not the
+  // last thing the clients see, requests sent into the dying server are.
+  const exited = await gw.exited;
   running = false;
   clearInterval(ticker);
   await Promise.all(clients);
-  return gw.exited;
+  return exited;
 }
 
 const IMMUTABLE = ['order_id', 'client_order_id', 'symbol', 'side', 'type', 'quantity', 'price', 'locked_amount', 'created_at'] as const;
