@@ -7,6 +7,7 @@ import type { Route } from '../../gateway/router.js';
 import { routeTable } from '../../gateway/routes/index.js';
 import { money } from '../../engine/core/money.js';
 import { LIMITS } from '../../schemas/limits.js';
+import { warmupSlots } from '../../engine/core/backtest.js';
 import { AuthFrame, RequestFrame, SubscribeFrame } from '../../schemas/ws.js';
 import { importCandles } from '../helpers/candles.js';
 import { fieldsOf, fillPath, routeContext, sampleObject, sampleValue, type Hints } from '../helpers/route-samples.js';
@@ -19,15 +20,16 @@ import { backends, registerAndLogin, startTestServer, type TestServer } from '..
  * name (another answer, a 404 for a missing thing or a business 400, is fine), and once one past it, which must
  * be 422 VALIDATION_ERROR naming the field. The field named is the server's: the path of the value, cut at
  * the outermost union (a nullable object or array is reported as a whole). The WebSocket frames' schemas are
- * walked the same way. Then the bounds handlers check themselves (list lengths, amounts), body_bytes_max and
- * json_depth_max at N and N + 1. frame_bytes_max, subscriptions_max and connections_per_key_max are tested at
- * N and N + 1 in ws.test.ts.
+ * walked the same way. Then the bounds handlers check themselves (list lengths, amounts, series cells, battle
+ * participants), body_bytes_max and json_depth_max at N and N + 1. frame_bytes_max, subscriptions_max and
+ * connections_per_key_max are tested at N and N + 1 in ws.test.ts.
  */
 
 type H = Record<string, string>;
 const P = '/api/v1';
 const BODY_MAX = 16 * 1024;
 const BT_PAIR = 'ADAUSDT';
+const MINUTE = 60_000;
 /** A day, so that a time cut to its 10-character date still ends after it starts. */
 const BT_WINDOW = { start_time: '2025-06-01T00:00:00Z', end_time: '2025-06-02T00:00:00Z' };
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -309,6 +311,7 @@ for (const backend of backends()) {
       const symbols = (n: number) => Array.from({ length: n }, (_, i) => `S${i}USDT`).join(',');
       const plus = (v: string) => money(v).plus('0.00000001').toFixed(8);
       const minus = (v: string) => money(v).minus('0.00000001').toFixed(8);
+      const endAfter = (steps: number) => new Date(Date.parse(BT_WINDOW.start_time) + steps * MINUTE).toISOString().replace('.000Z', 'Z');
       const backtest = (body: Record<string, unknown>) => ({ method: 'POST', path: `${P}/backtest/create`, headers: me.agentKey, body: { ...BT_WINDOW, candle_interval: 60, pairs: [BT_PAIR], ...body } });
       const battle = (body: Record<string, unknown>) => ({ method: 'POST', path: `${P}/battles`, headers: me.jwt, body: { name: 'limits', battle_mode: 'historical', backtest_config: { ...BT_WINDOW, candle_interval: 60, pairs: [BT_PAIR] }, ...body } });
       type Req = { method: string; path: string; headers: H; body?: unknown };
@@ -322,6 +325,9 @@ for (const backend of backends()) {
         ['fee_rate_max', 'fee_rate', (v) => backtest({ fee_rate: v }), LIMITS.fee_rate_max, plus(LIMITS.fee_rate_max)],
         ['backtest_balance_max (battles)', 'starting_balance', (v) => battle({ starting_balance: v }), LIMITS.backtest_balance_max, plus(LIMITS.backtest_balance_max)],
         ['backtest_balance_min (battles)', 'starting_balance', (v) => battle({ starting_balance: v }), LIMITS.backtest_balance_min, minus(LIMITS.backtest_balance_min)],
+        // symbols × candle slots: a backtest holds its warm-up day too, a battle only its steps (created, not loaded).
+        ['series_cells_max', 'end_time', (v) => backtest({ end_time: v }), endAfter(LIMITS.series_cells_max - warmupSlots(MINUTE)), endAfter(LIMITS.series_cells_max - warmupSlots(MINUTE) + 1)],
+        ['series_cells_max (battles)', 'backtest_config.end_time', (v) => battle({ backtest_config: { ...BT_WINDOW, end_time: v, candle_interval: 60, pairs: [BT_PAIR] } }), endAfter(LIMITS.series_cells_max), endAfter(LIMITS.series_cells_max + 1)],
       ];
       for (const [name, field, req, at, past] of cases) {
         const a = req(at);
@@ -331,6 +337,27 @@ for (const backend of backends()) {
         const rp = await s.call(p.method, p.path, { headers: p.headers, body: p.body });
         t.same([rp.status, rp.body?.error?.code, rp.body?.error?.details?.field], [422, 'VALIDATION_ERROR', field], `${name}: ${show(past, 60)} refused`, { answer: show(rp.body) });
       }
+    });
+
+    t.test('battle_participants_max: a draft takes N participants, the N + 1st is 409 and not added', async (t) => {
+      const me = await registerAndLogin(s, { starting_balance: '1000' });
+      const agents: string[] = [me.reg.agent_id];
+      while (agents.length <= LIMITS.battle_participants_max) {
+        const r = await s.call('POST', `${P}/agents`, { headers: me.jwt, body: { display_name: `p${agents.length}` } });
+        if (r.status !== 201) throw new Error(`agent: ${r.status} ${JSON.stringify(r.body)}`);
+        agents.push(r.body.agent_id);
+      }
+      const b = await s.call('POST', `${P}/battles`, { headers: me.jwt, body: { name: 'crowd', battle_mode: 'live', duration_minutes: 5 } });
+      t.equal(b.status, 201);
+      const join = (id: string) => s.call('POST', `${P}/battles/${b.body.battle_id}/participants`, { headers: me.jwt, body: { agent_id: id } });
+      const statuses = [];
+      for (const id of agents.slice(0, LIMITS.battle_participants_max)) statuses.push((await join(id)).status);
+      t.same(new Set(statuses), new Set([201]), `${LIMITS.battle_participants_max} joined`);
+      const over = await join(agents[LIMITS.battle_participants_max]);
+      t.same([over.status, over.body.error?.code], [409, 'BATTLE_INVALID_STATE'], 'the next is refused');
+      const got = await s.call('GET', `${P}/battles/${b.body.battle_id}`, { headers: me.jwt });
+      t.equal(got.body.participants.length, LIMITS.battle_participants_max, 'and not added');
+      t.notOk(got.body.participants.some((x: any) => x.agent_id === agents[LIMITS.battle_participants_max]));
     });
 
     t.test('body_bytes_max: a body of exactly N bytes is read, N + 1 is 413 PAYLOAD_TOO_LARGE', async (t) => {
