@@ -1,6 +1,7 @@
 import type { Static, TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { Value } from '@sinclair/typebox/value';
+import type { ValueError } from '@sinclair/typebox/errors';
 import { ApiError } from '../schemas/errors.js';
 import { LIMITS } from '../schemas/limits.js';
 import type { Engine } from '../engine/system.js';
@@ -116,8 +117,22 @@ export function assertValid(check: TypeCheck<TSchema>, value: unknown, location:
   if (!check.Check(value)) fail(location, check, value);
 }
 
+/**
+ * Inside a union (a nullable object, say) the error the client needs is the deepest one of a variant: the field
+ * in the object that is wrong, not "the object matched no variant". Variants that fail at the union's own path
+ * (wrong type altogether) leave the union's error.
+ */
+function deepest(err: ValueError | undefined): ValueError | undefined {
+  let best = err;
+  for (const variant of err?.errors ?? []) {
+    const inner = deepest(variant.First());
+    if (inner && inner.path.length > (best?.path.length ?? 0)) best = inner;
+  }
+  return best;
+}
+
 function fail(location: string, check: TypeCheck<TSchema>, value: unknown): never {
-  const first = check.Errors(value).First();
+  const first = deepest(check.Errors(value).First());
   const path = first?.path.replace(/^\//, '').replace(/\//g, '.') ?? '';
   const field = path || location;
   throw new ApiError('VALIDATION_ERROR', `${field}: ${first?.message ?? 'invalid'}`, { field, location });

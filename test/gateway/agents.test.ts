@@ -133,7 +133,7 @@ for (const backend of backends()) {
         [{ display_name: 'A', risk_config: { daily_loss_limit_pct: 0 } }, 'risk_config.daily_loss_limit_pct'],
         [{ display_name: 'A', agent_type: 'bogus' }, 'agent_type'],
         [{ display_name: 'A', strategy_tags: 'rsi' }, 'strategy_tags'],
-        [{ display_name: 'A', authorized_actions: ['teleport'] }, 'authorized_actions'],
+        [{ display_name: 'A', authorized_actions: ['teleport'] }, 'authorized_actions.0'],
       ];
       for (const [body, field] of cases) {
         const r = await s.call('POST', A, { body, headers: jwt });

@@ -18,11 +18,10 @@ import { backends, registerAndLogin, startTestServer, type TestServer } from '..
  * with a minLength, maxLength, minimum, maximum, minItems or maxItems (nested objects, array items and record
  * values included) is sent once exactly at the bound, which must not be refused as invalid under that field's
  * name (another answer, a 404 for a missing thing or a business 400, is fine), and once one past it, which must
- * be 422 VALIDATION_ERROR naming the field. The field named is the server's: the path of the value, cut at
- * the outermost union (a nullable object or array is reported as a whole). The WebSocket frames' schemas are
- * walked the same way. Then the bounds handlers check themselves (list lengths, amounts, series cells, battle
- * participants), body_bytes_max and json_depth_max at N and N + 1. frame_bytes_max, subscriptions_max and
- * connections_per_key_max are tested at N and N + 1 in ws.test.ts.
+ * be 422 VALIDATION_ERROR naming the field by its full path (inside nullable objects and arrays too). The
+ * WebSocket frames' schemas are walked the same way. Then the bounds handlers check themselves (list lengths,
+ * amounts, series cells, battle participants), body_bytes_max and json_depth_max at N and N + 1.
+ * frame_bytes_max, subscriptions_max and connections_per_key_max are tested at N and N + 1 in ws.test.ts.
  */
 
 type H = Record<string, string>;
@@ -52,10 +51,8 @@ interface Edge {
   where: Where;
   /** Object keys from the top of the location to where the value goes. */
   path: string[];
-  /** What a refusal must name. */
+  /** The value's full path: what a refusal must name. */
   field: string;
-  /** The value's full path, for the report. */
-  label: string;
   bound: Bound;
   n: number;
   /** The value at the bound and one past it. */
@@ -63,8 +60,8 @@ interface Edge {
   past: unknown;
 }
 
-/** An answer's error names the edge's value: as the validator does (`field`) or as a handler does (`label`). */
-const namesIt = (err: any, e: Edge) => err?.code === 'VALIDATION_ERROR' && [e.field, e.label].includes(err?.details?.field);
+/** An answer's error names the edge's value. */
+const namesIt = (err: any, e: Edge) => err?.code === 'VALIDATION_ERROR' && err?.details?.field === e.field;
 
 // ---------------------------------------------------------------------------------------------------------
 // Values of a given length or size that the schema accepts in every other respect.
@@ -126,41 +123,40 @@ function edgeValues(s: TSchema, name: string, bound: Bound, hints: Hints, inPath
 const BOUNDS: Bound[] = ['minLength', 'maxLength', 'minimum', 'maximum', 'minItems', 'maxItems'];
 
 /**
- * Every bounded value under `schema`, with where it goes and the name a refusal gives it. `field` stops growing
- * once a union is entered (the validator reports the union), `keys` are the object keys to the value, and
- * `wrap` (inside an array or record) turns the value into what is set at `keys`: a one-item array, a one-key record.
+ * Every bounded value under `schema`, with where it goes and the name a refusal gives it (its full path: the
+ * validator reports the deepest error inside a union). `keys` are the object keys to the value, and `wrap`
+ * (inside an array or record) turns the value into what is set at `keys`: a one-item array, a one-key record.
  */
 function edgesOf(schema: TSchema, where: Where, hints: Hints): Edge[] {
   const out: Edge[] = [];
-  const walk = (s: TSchema, name: string, keys: string[], label: string[], field: string[], inUnion: boolean, wrap: ((v: unknown) => unknown) | null) => {
+  const walk = (s: TSchema, name: string, keys: string[], names: string[], wrap: ((v: unknown) => unknown) | null) => {
     const put = wrap ?? ((v: unknown) => v);
     for (const bound of BOUNDS) {
       if (typeof s[bound] !== 'number') continue;
       const v = edgeValues(s, name, bound, hints, where === 'path');
-      if (v) out.push({ where, path: keys, field: field.join('.'), label: label.join('.'), bound, n: s[bound], at: put(v.at), past: put(v.past) });
+      if (v) out.push({ where, path: keys, field: names.join('.'), bound, n: s[bound], at: put(v.at), past: put(v.past) });
     }
-    const down = (sub: string) => (inUnion ? field : [...field, sub]);
     switch (s[Kind]) {
       case 'Object':
         for (const f of fieldsOf(s)) {
-          if (wrap) walk(f.schema, f.name, keys, [...label, f.name], down(f.name), inUnion, (v) => wrap({ ...sampleObject(s, hints), [f.name]: v }));
-          else walk(f.schema, f.name, [...keys, f.name], [...label, f.name], down(f.name), inUnion, null);
+          if (wrap) walk(f.schema, f.name, keys, [...names, f.name], (v) => wrap({ ...sampleObject(s, hints), [f.name]: v }));
+          else walk(f.schema, f.name, [...keys, f.name], [...names, f.name], null);
         }
         break;
       case 'Union':
-        for (const m of s.anyOf as TSchema[]) walk(m, name, keys, label, field, true, wrap);
+        for (const m of s.anyOf as TSchema[]) walk(m, name, keys, names, wrap);
         break;
       case 'Array':
-        walk(s.items, name, keys, [...label, '0'], down('0'), inUnion, (v) => put([v]));
+        walk(s.items, name, keys, [...names, '0'], (v) => put([v]));
         break;
       case 'Record': {
         const value = Object.values(s.patternProperties as Record<string, TSchema>)[0];
-        walk(value, RECORD_KEY, keys, [...label, RECORD_KEY], down(RECORD_KEY), inUnion, (v) => put({ [RECORD_KEY]: v }));
+        walk(value, RECORD_KEY, keys, [...names, RECORD_KEY], (v) => put({ [RECORD_KEY]: v }));
         break;
       }
     }
   };
-  for (const f of fieldsOf(schema)) walk(f.schema, f.name, [f.name], [f.name], [f.name], false, null);
+  for (const f of fieldsOf(schema)) walk(f.schema, f.name, [f.name], [f.name], null);
   return out;
 }
 
@@ -250,8 +246,8 @@ for (const backend of backends()) {
           const list = edgesOfRoute(r, hintsOf(ctx.params));
           const seen: string[] = [];
           for (const e of list) {
-            const what = `${e.where} ${e.label} ${e.bound} ${e.n}`;
-            const narrower = NARROWER[`${r.method} ${r.path} ${e.label} ${e.bound}`];
+            const what = `${e.where} ${e.field} ${e.bound} ${e.n}`;
+            const narrower = NARROWER[`${r.method} ${r.path} ${e.field} ${e.bound}`];
             const past = requestOf(r, ctx, e, e.past);
             const p = await s.call(r.method, past.path, { headers: past.headers, body: past.body });
             const at = requestOf(r, ctx, e, e.at);
@@ -266,7 +262,7 @@ for (const backend of backends()) {
             t.same([p.status, p.body?.error?.code, p.body?.error?.details?.field], [422, 'VALIDATION_ERROR', e.field], `${what}: one past it, 422 naming ${e.field}`, {
               answer: `${p.status} ${show(p.body)}`, sent: show(past.body ?? past.path),
             });
-            seen.push(`${e.label} ${e.bound} → ${a.status}${aErr ? ` ${aErr.code}${aErr.details?.field ? ` (${aErr.details.field})` : ''}` : ''}`);
+            seen.push(`${e.field} ${e.bound} → ${a.status}${aErr ? ` ${aErr.code}${aErr.details?.field ? ` (${aErr.details.field})` : ''}` : ''}`);
           }
           t.comment(`at the bound: ${seen.join('; ')}`);
         });
@@ -287,7 +283,7 @@ for (const backend of backends()) {
       ];
       for (const [kind, schema, base] of frames) {
         for (const e of edgesOf(schema, 'body', hints)) {
-          const what = `${kind} ${e.label} ${e.bound} ${e.n}`;
+          const what = `${kind} ${e.field} ${e.bound} ${e.n}`;
           for (const [side, value] of [['past', e.past], ['at', e.at]] as const) {
             const frame = structuredClone(base);
             setAt(frame, e.path, value);
