@@ -29,7 +29,8 @@ import { freePort, http, must } from './lib.js';
  * Every minute: places/cancels acked per s (p50/p99 ack latency), REST reads/s, WS pushes/s, battle steps/s and
  * battles completed, errors by code, server RSS (/proc/<pid>/status VmRSS), heap used (its /health) and live heap
  * (what survived the last full collection: the server runs with --trace-gc). At the end: the slopes of RSS and
- * live heap in the first and last third of the run, and whether memory levelled off.
+ * live heap in the first and last third of the run, the change of their median level from the middle third to
+ * the last, and whether memory levelled off.
  *
  * Options: --minutes=10 --clients=8 --order-rate=200 --readers=4 --read-rate=100 --subscribers=20
  *   --no-battle --no-client-ids --keep (keep the data dir / schema). Env: DATABASE_URL (PostgreSQL in a fresh
@@ -385,6 +386,18 @@ function slope(points: Point[], from: number, to: number): number {
   return den === 0 ? NaN : num / den;
 }
 
+/**
+ * The change of level from the middle third to the last, per minute: median against median, so that one
+ * battle's peak or a late collection does not read as growth the way a least-squares fit over a few minutes does.
+ */
+function levelSlope(points: Point[], thirds: number[]): number {
+  const median = (from: number, to: number) => {
+    const v = points.filter((p) => p.t_min >= from && p.t_min < to).map((p) => p.mb).sort((a, b) => a - b);
+    return v.length < 3 ? NaN : v[Math.floor(v.length / 2)];
+  };
+  return (median(thirds[2], thirds[3]) - median(thirds[1], thirds[2])) / (thirds[2] - thirds[1]);
+}
+
 const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : 'n/a');
 /** The last value in each sixth of the run (a coarse shape of the curve). */
 const sixths = (points: Point[]) => {
@@ -535,14 +548,18 @@ async function main(): Promise<void> {
     const floorsRss = rssFloors(samples);
     const rss = [slope(floorsRss, thirds[0], thirds[1]), slope(floorsRss, thirds[2], thirds[3])];
     const heap = [slope(live, thirds[0], thirds[1]), slope(live, thirds[2], thirds[3])];
-    const flat = (first: number, lastThird: number, floor: number) => lastThird <= floor || (Number.isFinite(first) && first > 0 && lastThird <= 0.3 * first);
+    const level = [levelSlope(floorsRss, thirds), levelSlope(live, thirds)];
+    const flat = (first: number, lastThird: number, levelled: number, floor: number) =>
+      lastThird <= floor || levelled <= floor || (Number.isFinite(first) && first > 0 && lastThird <= 0.3 * first);
     log(`totals: ${JSON.stringify(counters)}; errors ${JSON.stringify(Object.fromEntries(errors))}; server logs ${JSON.stringify(Object.fromEntries(server.logged))}`);
     log(`memory: RSS ${f1(samples[0].rss_mb)} → ${f1(samples[samples.length - 1].rss_mb)} MB (max ${f1(Math.max(...samples.map((x) => x.rss_mb)))}); ` +
       `live heap after full collections (${live.length} of them): ${live.length ? `${f1(live[0].mb)} → ${f1(live[live.length - 1].mb)} MB, per sixth of the run ${sixths(live)}` : 'none'}`);
-    log(`slopes: first third RSS ${f1(rss[0])} live heap ${f1(heap[0])} MB/min; last third RSS ${f1(rss[1])} live heap ${f1(heap[1])} MB/min`);
+    log(`slopes: first third RSS ${f1(rss[0])} live heap ${f1(heap[0])} MB/min; last third RSS ${f1(rss[1])} live heap ${f1(heap[1])} MB/min; ` +
+      `median level, middle third to last: RSS ${f1(level[0])} live heap ${f1(level[1])} MB/min`);
     const verdict = !Number.isFinite(rss[1]) || !Number.isFinite(heap[1]) ? 'INCONCLUSIVE (too few samples or full collections in the last third)'
-      : flat(rss[0], rss[1], 1) && flat(heap[0], heap[1], 0.5) ? 'LEVELLED OFF' : 'STILL GROWING';
-    log(`verdict: memory ${verdict} (levelled = last-third slope ≤ 1 MB/min RSS and ≤ 0.5 MB/min live heap, or ≤ 30 % of the first third's)` +
+      : flat(rss[0], rss[1], level[0], 1) && flat(heap[0], heap[1], level[1], 0.5) ? 'LEVELLED OFF' : 'STILL GROWING';
+    log(`verdict: memory ${verdict} (levelled = for RSS and live heap, the last third's slope or the median level's ` +
+      `change from the middle third ≤ 1 MB/min RSS and ≤ 0.5 MB/min live heap, or the last third's slope ≤ 30 % of the first's)` +
       (total < 10 ? ` — a ${total}-minute run is mostly warm-up; --minutes 10 or more gives a verdict that means something` : ''));
   } finally {
     await cleanup();
