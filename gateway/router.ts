@@ -123,10 +123,11 @@ export function assertValid(check: TypeCheck<TSchema>, value: unknown, location:
  * (wrong type altogether) leave the union's error.
  */
 function deepest(err: ValueError | undefined): ValueError | undefined {
+  const depth = (e: ValueError) => e.path.split('/').length;
   let best = err;
   for (const variant of err?.errors ?? []) {
     const inner = deepest(variant.First());
-    if (inner && inner.path.length > (best?.path.length ?? 0)) best = inner;
+    if (inner && (!best || depth(inner) > depth(best))) best = inner;
   }
   return best;
 }
