@@ -375,9 +375,12 @@ function rssFloors(samples: Sample[]): Point[] {
   return [...buckets.values()];
 }
 
+/** The points in [from, to) minutes. */
+const within = (points: Point[], from: number, to: number) => points.filter((p) => p.t_min >= from && p.t_min < to);
+
 /** Least-squares slope (MB per minute) of the points in [from, to) minutes; NaN with fewer than 3. */
 function slope(points: Point[], from: number, to: number): number {
-  const xs = points.filter((p) => p.t_min >= from && p.t_min < to);
+  const xs = within(points, from, to);
   if (xs.length < 3) return NaN;
   const mx = xs.reduce((a, p) => a + p.t_min, 0) / xs.length;
   const my = xs.reduce((a, p) => a + p.mb, 0) / xs.length;
@@ -392,7 +395,7 @@ function slope(points: Point[], from: number, to: number): number {
  */
 function levelSlope(points: Point[], thirds: number[]): number {
   const median = (from: number, to: number) => {
-    const v = points.filter((p) => p.t_min >= from && p.t_min < to).map((p) => p.mb).sort((a, b) => a - b);
+    const v = within(points, from, to).map((p) => p.mb).sort((a, b) => a - b);
     return v.length < 3 ? NaN : v[Math.floor(v.length / 2)];
   };
   return (median(thirds[2], thirds[3]) - median(thirds[1], thirds[2])) / (thirds[2] - thirds[1]);
